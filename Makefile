@@ -1,0 +1,46 @@
+# callaudit: `make demo` scans the committed fixtures, `make test` runs the tests.
+# Both install what they need first (idempotent): Debian's ffmpeg, a .venv, the model.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+MODEL  := models/whisper-base/model.bin
+OUT    ?= out/demo
+
+.PHONY: install system-deps demo test bench fixtures clean
+
+install: system-deps $(VENV)/.installed $(MODEL)
+
+# Debian packages the tool and its tests call: ffmpeg/ffprobe for decoding and clips.
+system-deps:
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg >/dev/null; }
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[model,test]'
+	touch $@
+
+$(MODEL): $(VENV)/.installed
+	$(PY) -m pipeline.models
+
+demo: install
+	$(PY) -m pipeline scan fixtures/audio --meta fixtures/meta.csv --out $(OUT)
+	@echo "report: $(OUT)/report.jsonl"
+
+test: install
+	$(PY) -m pytest
+
+bench: install
+	$(PY) bench/bench.py
+
+# Regenerate the committed fixture audio (needs TensorFlow, kept out of the runtime venv).
+fixtures:
+	$(PYTHON) -m venv .venv-fixtures
+	.venv-fixtures/bin/pip install -q -r fixtures/requirements.txt
+	.venv-fixtures/bin/python fixtures/generate.py
+
+clean:
+	rm -rf out bench/out .pytest_cache

@@ -1,0 +1,451 @@
+"""Phrase catalog: load and validate the compliance rules in `phrases/*.yaml`.
+
+The catalog is edited by compliance officers, not programmers, so every
+mistake is reported as `file:line: rule 'id': what is wrong` (a CatalogError)
+instead of surfacing later as a silent non-match. See `phrases/rules.yaml`
+for the documented schema.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from pipeline.meta import CALL_TYPES, INDUSTRIES
+
+ANY = "any"
+GAP_MARKERS = ("…", "...")          # in a phrase: "a name or a few words may stand here"
+MIN_PHRASE_CHARS = 4                # shorter phrases cannot be fuzzily matched without false hits
+DEFAULT_MIN_SCORE = 80.0
+DEFAULT_MAX_GAP_CHARS = 8
+RULE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+
+TOP_KEYS = {"defaults", "rules", "classification"}
+DEFAULT_KEYS = {"min_score", "max_gap_chars"}
+RULE_KEYS = {"id", "label", "description", "required", "phrases", "applies_to", "phrase_sets",
+             "position", "capture", "delivery", "min_score"}
+SET_KEYS = {"applies_to", "phrases"}
+APPLIES_KEYS = {"types", "industries"}
+POSITION_KEYS = {"within_first_s", "within_first_turns"}
+DELIVERY_KEYS = {"max_rate_cps", "min_relative_level_db", "min_snr_db"}
+CLASS_KEYS = {"types", "industries", "min_keywords", "default_type", "default_industry"}
+
+
+class CatalogError(ValueError):
+    """The phrase catalog is invalid; the message starts with `file:line:`."""
+
+
+@dataclass(frozen=True)
+class PhraseSet:
+    """Phrases that count for calls of the given types and industries."""
+
+    types: tuple[str, ...]
+    industries: tuple[str, ...]
+    phrases: tuple[str, ...]
+
+    def applies(self, call_type: str | None, industry: str | None) -> bool:
+        """True when this set is meant for a call of that type and industry."""
+        return ((ANY in self.types or call_type in self.types)
+                and (ANY in self.industries or industry in self.industries))
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a statement must be: limits given are all required to hold."""
+
+    within_first_s: float | None = None
+    within_first_turns: int | None = None
+
+    def describe(self) -> str:
+        parts = []
+        if self.within_first_s is not None:
+            parts.append(f"within the first {self.within_first_s:g} s")
+        if self.within_first_turns is not None:
+            parts.append(f"within the first {self.within_first_turns} turns of the speaker")
+        return " and ".join(parts)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One mandatory (or optional) statement and how to find it."""
+
+    id: str
+    label: str
+    required: bool
+    phrase_sets: tuple[PhraseSet, ...]
+    min_score: float
+    max_gap_chars: int
+    position: Position | None = None
+    capture: dict[str, re.Pattern] = field(default_factory=dict)
+    delivery: dict[str, float] = field(default_factory=dict)
+    description: str = ""
+    source: str = ""                 # "file:line", for messages
+
+    def applicable_sets(self, call_type: str | None, industry: str | None) -> list[PhraseSet]:
+        return [s for s in self.phrase_sets if s.applies(call_type, industry)]
+
+    def applies(self, call_type: str | None, industry: str | None) -> bool:
+        return bool(self.applicable_sets(call_type, industry))
+
+
+@dataclass(frozen=True)
+class Classification:
+    """Keyword lists used to infer a call's type and industry from its transcript."""
+
+    types: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    industries: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    min_keywords: int = 1
+    default_type: str = "unknown"
+    default_industry: str = "unknown"
+
+
+@dataclass(frozen=True)
+class Catalog:
+    rules: tuple[Rule, ...]
+    classification: Classification
+
+    def rule(self, rule_id: str) -> Rule:
+        return next(r for r in self.rules if r.id == rule_id)
+
+
+# --- YAML loading with line numbers -------------------------------------------------------
+
+class _Map(dict):
+    """A YAML mapping that remembers its own line and the line of each key."""
+
+    line: int
+    key_lines: dict
+
+
+class _Seq(list):
+    """A YAML sequence that remembers its own line and the line of each item."""
+
+    line: int
+    item_lines: list
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, line: int, key):
+        self.line, self.key = line, key
+
+
+class _LineLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> _Map:
+    loader.flatten_mapping(node)
+    seen: set = set()
+    for key_node, _ in node.value:
+        if key_node.value in seen:
+            raise _DuplicateKey(key_node.start_mark.line + 1, key_node.value)
+        seen.add(key_node.value)
+    result = _Map(loader.construct_mapping(node, deep=True))
+    result.line = node.start_mark.line + 1
+    result.key_lines = {k.value: k.start_mark.line + 1 for k, _ in node.value}
+    return result
+
+
+def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode) -> _Seq:
+    result = _Seq(loader.construct_sequence(node, deep=True))
+    result.line = node.start_mark.line + 1
+    result.item_lines = [item.start_mark.line + 1 for item in node.value]
+    return result
+
+
+_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+_LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+
+
+def _read_yaml(path: Path):
+    """Parse one file, turning YAML syntax errors into CatalogError with the line."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return yaml.load(handle, Loader=_LineLoader)
+    except _DuplicateKey as exc:
+        raise CatalogError(f"{path}:{exc.line}: duplicate key '{exc.key}'") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        raise CatalogError(f"{path}:{line}: invalid YAML: {exc.problem or exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"{path}: cannot read: {exc}") from None
+
+
+# --- validation ---------------------------------------------------------------------------
+
+class _Where:
+    """Builds error messages for one file (and optionally one rule)."""
+
+    def __init__(self, path: Path, rule_id: str | None = None):
+        self.path, self.rule_id = path, rule_id
+
+    def error(self, line: int, message: str) -> CatalogError:
+        who = f"rule '{self.rule_id}': " if self.rule_id else ""
+        return CatalogError(f"{self.path}:{line}: {who}{message}")
+
+    def key_line(self, mapping: _Map, key: str) -> int:
+        return mapping.key_lines.get(key, mapping.line)
+
+    def mapping(self, value, line: int, what: str, allowed: set[str]) -> _Map:
+        """Require a mapping whose keys are all known (typos are the commonest mistake)."""
+        if not isinstance(value, _Map):
+            raise self.error(line, f"{what} must be a mapping (key: value)")
+        for key in value:
+            if key not in allowed:
+                raise self.error(self.key_line(value, key),
+                                 f"unknown key '{key}' in {what} (allowed: {', '.join(sorted(allowed))})")
+        return value
+
+    def number(self, mapping: _Map, key: str, low: float | None = None, high: float | None = None,
+               integer: bool = False) -> float | int:
+        value, line = mapping[key], self.key_line(mapping, key)
+        kinds = (int,) if integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            raise self.error(line, f"'{key}' must be {'an integer' if integer else 'a number'}, got {value!r}")
+        if (low is not None and value <= low) or (high is not None and value > high):
+            bounds = f"greater than {low:g}" + (f" and at most {high:g}" if high is not None else "")
+            raise self.error(line, f"'{key}' must be {bounds}, got {value!r}")
+        return value
+
+    def strings(self, value, line: int, what: str, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
+        """A non-empty list of non-empty strings, optionally from a fixed vocabulary."""
+        if not isinstance(value, _Seq) or not value:
+            raise self.error(line, f"{what} must be a non-empty list")
+        for item, item_line in zip(value, value.item_lines):
+            if not isinstance(item, str) or not item.strip():
+                raise self.error(item_line, f"{what} items must be non-empty text, got {item!r}")
+            if allowed is not None and item not in allowed:
+                raise self.error(item_line, f"'{item}' in {what} is not one of {', '.join(allowed)}")
+        return tuple(item.strip() for item in value)
+
+
+def _phrase_chars(phrase: str) -> int:
+    """Characters that take part in matching (no punctuation, spaces or gap markers)."""
+    return sum(1 for ch in phrase if ch.isalnum())
+
+
+def _parse_phrases(where: _Where, value, line: int) -> tuple[str, ...]:
+    phrases = where.strings(value, line, "'phrases'")
+    for phrase, item_line in zip(phrases, value.item_lines):
+        stripped = phrase.strip()
+        if any(stripped.startswith(m) or stripped.endswith(m) for m in GAP_MARKERS):
+            raise where.error(item_line, f"phrase '{phrase}' must not start or end with '…'")
+        if _phrase_chars(phrase) < MIN_PHRASE_CHARS:
+            raise where.error(item_line, f"phrase '{phrase}' is too short to match reliably "
+                                         f"(at least {MIN_PHRASE_CHARS} characters)")
+    return phrases
+
+
+def _parse_applies(where: _Where, value, line: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    applies = where.mapping(value, line, "'applies_to'", APPLIES_KEYS)
+    for key in APPLIES_KEYS:
+        if key not in applies:
+            raise where.error(applies.line, f"'applies_to' needs '{key}' (use [any] for all)")
+    types = where.strings(applies["types"], where.key_line(applies, "types"), "'types'", (ANY, *CALL_TYPES))
+    industries = where.strings(applies["industries"], where.key_line(applies, "industries"),
+                               "'industries'", (ANY, *INDUSTRIES))
+    return types, industries
+
+
+def _parse_phrase_sets(where: _Where, raw: _Map) -> tuple[PhraseSet, ...]:
+    """Either top-level phrases+applies_to (one set) or a list of industry-specific sets."""
+    has_flat = "phrases" in raw or "applies_to" in raw
+    if has_flat and "phrase_sets" in raw:
+        raise where.error(where.key_line(raw, "phrase_sets"),
+                          "use either 'phrases' + 'applies_to' or 'phrase_sets', not both")
+    if "phrase_sets" in raw:
+        sets_raw = raw["phrase_sets"]
+        line = where.key_line(raw, "phrase_sets")
+        if not isinstance(sets_raw, _Seq) or not sets_raw:
+            raise where.error(line, "'phrase_sets' must be a non-empty list")
+        entries = [where.mapping(item, item_line, "a phrase set", SET_KEYS)
+                   for item, item_line in zip(sets_raw, sets_raw.item_lines)]
+    else:
+        entries = [raw]
+    sets = []
+    for entry in entries:
+        for key in ("phrases", "applies_to"):
+            if key not in entry:
+                raise where.error(entry.line, f"missing '{key}'")
+        types, industries = _parse_applies(where, entry["applies_to"], where.key_line(entry, "applies_to"))
+        phrases = _parse_phrases(where, entry["phrases"], where.key_line(entry, "phrases"))
+        sets.append(PhraseSet(types, industries, phrases))
+    return tuple(sets)
+
+
+def _parse_position(where: _Where, value, line: int) -> Position:
+    pos = where.mapping(value, line, "'position'", POSITION_KEYS)
+    if not pos:
+        raise where.error(line, "'position' needs within_first_s and/or within_first_turns")
+    return Position(
+        within_first_s=float(where.number(pos, "within_first_s", low=0)) if "within_first_s" in pos else None,
+        within_first_turns=(int(where.number(pos, "within_first_turns", low=0, integer=True))
+                            if "within_first_turns" in pos else None),
+    )
+
+
+def _parse_capture(where: _Where, value, line: int) -> dict[str, re.Pattern]:
+    if not isinstance(value, _Map) or not value:
+        raise where.error(line, "'capture' must map field names to regular expressions")
+    captures = {}
+    for name, pattern in value.items():
+        key_line = where.key_line(value, name)
+        if not isinstance(name, str) or not RULE_ID.match(name):
+            raise where.error(key_line, f"capture field name {name!r} must be lower_snake_case")
+        if not isinstance(pattern, str):
+            raise where.error(key_line, f"capture '{name}' must be a regular expression (text)")
+        try:
+            compiled = re.compile(pattern)
+        except re.error as exc:
+            raise where.error(key_line, f"capture '{name}': invalid regular expression: {exc}") from None
+        if compiled.groups != 1:
+            raise where.error(key_line, f"capture '{name}' must have exactly one (...) group "
+                                        f"around the value, found {compiled.groups}")
+        captures[name] = compiled
+    return captures
+
+
+def _parse_delivery(where: _Where, value, line: int) -> dict[str, float]:
+    delivery = where.mapping(value, line, "'delivery'", DELIVERY_KEYS)
+    result = {}
+    for key in delivery:
+        low = 0 if key == "max_rate_cps" else None
+        result[key] = float(where.number(delivery, key, low=low))
+    return result
+
+
+def _parse_rule(path: Path, raw, line: int, defaults: dict) -> Rule:
+    rule_id = raw.get("id") if isinstance(raw, _Map) else None
+    where = _Where(path, rule_id if isinstance(rule_id, str) else None)
+    raw = where.mapping(raw, line, "a rule", RULE_KEYS)
+    for key in ("id", "label", "required"):
+        if key not in raw:
+            raise where.error(raw.line, f"missing '{key}'")
+    if not isinstance(rule_id, str) or not RULE_ID.match(rule_id):
+        raise where.error(where.key_line(raw, "id"), f"'id' must be lower_snake_case text, got {rule_id!r}")
+    if not isinstance(raw["label"], str) or not raw["label"].strip():
+        raise where.error(where.key_line(raw, "label"), "'label' must be non-empty text")
+    if not isinstance(raw["required"], bool):
+        raise where.error(where.key_line(raw, "required"), f"'required' must be true or false, got {raw['required']!r}")
+    if "phrases" not in raw and "phrase_sets" not in raw:
+        raise where.error(raw.line, "missing 'phrases' (or 'phrase_sets')")
+    return Rule(
+        id=rule_id,
+        label=raw["label"].strip(),
+        required=raw["required"],
+        phrase_sets=_parse_phrase_sets(where, raw),
+        min_score=float(where.number(raw, "min_score", low=0, high=100)) if "min_score" in raw
+        else defaults["min_score"],
+        max_gap_chars=defaults["max_gap_chars"],
+        position=_parse_position(where, raw["position"], where.key_line(raw, "position"))
+        if "position" in raw else None,
+        capture=_parse_capture(where, raw["capture"], where.key_line(raw, "capture")) if "capture" in raw else {},
+        delivery=_parse_delivery(where, raw["delivery"], where.key_line(raw, "delivery"))
+        if "delivery" in raw else {},
+        description=str(raw.get("description") or "").strip(),
+        source=f"{path}:{raw.line}",
+    )
+
+
+def _parse_defaults(path: Path, raw, line: int) -> dict:
+    where = _Where(path)
+    raw = where.mapping(raw, line, "'defaults'", DEFAULT_KEYS)
+    result = {"min_score": DEFAULT_MIN_SCORE, "max_gap_chars": DEFAULT_MAX_GAP_CHARS}
+    if "min_score" in raw:
+        result["min_score"] = float(where.number(raw, "min_score", low=0, high=100))
+    if "max_gap_chars" in raw:
+        result["max_gap_chars"] = int(where.number(raw, "max_gap_chars", low=0, high=40, integer=True))
+    return result
+
+
+def _parse_keyword_lists(where: _Where, raw: _Map, key: str, allowed: tuple[str, ...]) -> dict:
+    lists = raw.get(key)
+    line = where.key_line(raw, key)
+    if not isinstance(lists, _Map) or not lists:
+        raise where.error(line, f"'{key}' must map each name to a list of keywords")
+    result = {}
+    for name, words in lists.items():
+        name_line = where.key_line(lists, name)
+        if name not in allowed:
+            raise where.error(name_line, f"'{name}' in '{key}' is not one of {', '.join(allowed)}")
+        result[name] = where.strings(words, name_line, f"keywords of '{name}'")
+    return result
+
+
+def _parse_classification(path: Path, raw, line: int) -> Classification:
+    where = _Where(path)
+    raw = where.mapping(raw, line, "'classification'", CLASS_KEYS)
+    min_keywords = int(where.number(raw, "min_keywords", low=0, integer=True)) if "min_keywords" in raw else 1
+    defaults = {}
+    for key, allowed in (("default_type", CALL_TYPES), ("default_industry", INDUSTRIES)):
+        value = raw.get(key, "unknown")
+        if value not in allowed:
+            raise where.error(where.key_line(raw, key), f"'{key}' {value!r} is not one of {', '.join(allowed)}")
+        defaults[key] = value
+    return Classification(
+        types=_parse_keyword_lists(where, raw, "types", CALL_TYPES),
+        industries=_parse_keyword_lists(where, raw, "industries", INDUSTRIES),
+        min_keywords=min_keywords, **defaults,
+    )
+
+
+def _load_file(path: Path) -> tuple[dict | None, list[tuple], tuple | None]:
+    """One file's (defaults, raw rule entries with lines, classification entry)."""
+    data = _read_yaml(path)
+    if data is None:
+        return None, [], None
+    where = _Where(path)
+    data = where.mapping(data, 1, "the file", TOP_KEYS)
+    defaults = _parse_defaults(path, data["defaults"], data.key_lines["defaults"]) if "defaults" in data else None
+    rules = []
+    if "rules" in data:
+        line = data.key_lines["rules"]
+        if not isinstance(data["rules"], _Seq):
+            raise where.error(line, "'rules' must be a list of rules")
+        rules = list(zip(data["rules"], data["rules"].item_lines))
+    classification = None
+    if "classification" in data:
+        classification = (data["classification"], data.key_lines["classification"])
+    return defaults, rules, classification
+
+
+def load_catalog(directory: str | Path) -> Catalog:
+    """Load and validate every `*.yaml` file of a folder into one Catalog.
+
+    `defaults` and `classification` may each appear in one file only; rule ids
+    must be unique across all files. Files are read in name order so messages
+    and rule order are stable.
+    """
+    folder = Path(directory)
+    paths = sorted(folder.glob("*.yaml"))
+    if not paths:
+        raise CatalogError(f"{folder}: no *.yaml phrase files found")
+    loaded = [(path, *_load_file(path)) for path in paths]
+    defaults = {"min_score": DEFAULT_MIN_SCORE, "max_gap_chars": DEFAULT_MAX_GAP_CHARS}
+    classification = Classification()
+    seen_once: dict[str, str] = {}
+    for path, file_defaults, _, class_entry in loaded:
+        for key, present in (("defaults", file_defaults), ("classification", class_entry)):
+            if present is not None:
+                if key in seen_once:
+                    raise CatalogError(f"{path}:1: '{key}' is already defined in {seen_once[key]}")
+                seen_once[key] = str(path)
+        if file_defaults is not None:
+            defaults = file_defaults
+        if class_entry is not None:
+            classification = _parse_classification(path, *class_entry)
+    rules: list[Rule] = []
+    for path, _, rule_entries, _ in loaded:
+        for raw, line in rule_entries:
+            rule = _parse_rule(path, raw, line, defaults)
+            first = next((r for r in rules if r.id == rule.id), None)
+            if first is not None:
+                raise CatalogError(f"{path}:{line}: rule '{rule.id}': duplicate id (first defined at {first.source})")
+            rules.append(rule)
+    if not rules:
+        raise CatalogError(f"{folder}: the catalog defines no rules")
+    return Catalog(tuple(rules), classification)

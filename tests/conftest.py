@@ -1,0 +1,55 @@
+"""Shared test helpers: synthetic signals and the one real scan of the fixture archive."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures" / "audio"
+SR = 16_000
+
+
+def voiced(duration_s: float, f0: float = 150.0, sr: int = SR, level: float = 0.1) -> np.ndarray:
+    """A speech-like buzz: harmonics of f0 with a 4 Hz syllable envelope (webrtcvad calls it speech)."""
+    t = np.arange(int(duration_s * sr)) / sr
+    harmonics = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 20))
+    envelope = 0.5 * (1 + np.sin(2 * np.pi * 4 * t - np.pi / 2))
+    return (level * harmonics * envelope).astype(np.float32)
+
+
+def write_audio(path: Path, samples: np.ndarray, sr: int = SR, *codec_args: str) -> Path:
+    """Encode float samples (channels, n) with ffmpeg, e.g. codec_args=('-c:a', 'libmp3lame')."""
+    samples = np.atleast_2d(samples)
+    raw = np.ascontiguousarray(samples.T, dtype=np.float32).tobytes()
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "f32le", "-ar", str(sr), "-ac", str(samples.shape[0]),
+                    "-i", "pipe:", *codec_args, str(path)], input=raw, check=True)
+    return path
+
+
+def load_truths() -> dict[str, dict]:
+    return {p.name[: -len(".truth.json")]: json.loads(p.read_text("utf-8"))
+            for p in sorted(FIXTURES.glob("*.truth.json"))}
+
+
+@pytest.fixture(scope="session")
+def truths() -> dict[str, dict]:
+    return load_truths()
+
+
+@pytest.fixture(scope="session")
+def fixture_scan(tmp_path_factory) -> dict:
+    """Scan the whole fixture archive once with the real CLI and model; records by file stem."""
+    out = tmp_path_factory.mktemp("scan")
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "scan", str(FIXTURES),
+                           "--meta", str(ROOT / "fixtures" / "meta.csv"), "--out", str(out)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    lines = (out / "report.jsonl").read_text("utf-8").splitlines()
+    records = {Path(r["file"]).stem: r for r in map(json.loads, lines)}
+    return {"out": out, "records": records, "stderr": proc.stderr}
