@@ -1,4 +1,4 @@
-"""Command line: `callaudit scan PATH... --out DIR`. Only parses arguments and wires stages.
+"""Command line: `callaudit scan PATH... --out DIR`, `report DIR`, `flags DIR`. Only parses arguments and wires stages.
 
 Exit status: 0 when the batch finished (files that failed have error records in
 the report), 2 for usage errors (bad arguments, unreadable metadata or phrase
@@ -15,7 +15,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipeline import engine
+from pipeline import clips, engine, report
+from pipeline.catalog import CatalogDBError
 from pipeline.meta import MetaError, load_meta
 from pipeline.models import ModelError
 from pipeline.rules import CatalogError
@@ -38,6 +39,20 @@ def build_parser() -> argparse.ArgumentParser:
                       help="webrtcvad aggressiveness 0-3 (higher drops more noise)")
     scan.add_argument("--phrases", default=str(engine.DEFAULT_PHRASES_DIR),
                       help="folder of phrase-catalog YAML files")
+    scan.add_argument("--clips", choices=clips.MODES, default="wav",
+                      help="evidence clips per statement and splice: wav (default), source (the "
+                           "recording's codec and container), none")
+    scan.add_argument("--clip-padding", type=float, default=0.5, metavar="S",
+                      help="seconds of audio kept before and after each statement's clip (default 0.5)")
+    scan.add_argument("--splice-context", type=float, default=2.0, metavar="S",
+                      help="seconds of audio kept on each side of a suspected splice (default 2)")
+    rep = commands.add_parser("report", help="regenerate report.jsonl/.csv/.html of DIR from its catalog")
+    rep.add_argument("out", type=Path, metavar="DIR", help="output folder of an earlier scan")
+    flags = commands.add_parser("flags", help="list the flagged calls of DIR (file, call_id, problem, rule, time)")
+    flags.add_argument("out", type=Path, metavar="DIR", help="output folder of an earlier scan")
+    flags.add_argument("--problem", choices=("missing", "late", "too_fast", "inaudible", "splice"),
+                       help="only this problem")
+    flags.add_argument("--rule", help="only this rule id")
     return parser
 
 
@@ -51,8 +66,15 @@ def run_scan(args: argparse.Namespace) -> int:
     if not recordings:
         print(f"callaudit: no recordings found under {' '.join(args.paths)}", file=sys.stderr)
         return 2
+    if args.clip_padding < 0 or args.splice_context < 0:
+        print("callaudit: --clip-padding and --splice-context must be >= 0", file=sys.stderr)
+        return 2
+    clip_options = clips.ClipOptions(args.clips, args.clip_padding, args.splice_context)
+    stats = engine.ScanStats()
     with tqdm(total=len(recordings), unit="call", file=sys.stderr, desc="scanning") as bar:
-        records = engine.scan(args.paths, args.out, options, on_record=lambda _: bar.update())
+        records = engine.scan(args.paths, args.out, options, on_record=lambda _: bar.update(),
+                              clip_options=clip_options, stats=stats)
+    print(stats.line(), file=sys.stderr)
     failed = [r for r in records if r["status"] == "error"]
     problems = Counter(f"{f['problem']}:{f['rule'] or '-'}" for r in records for f in r["flags"])
     print(f"{len(records)} recordings, {len(failed)} failed, "
@@ -62,11 +84,26 @@ def run_scan(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_report(args: argparse.Namespace) -> int:
+    records = engine.regenerate_reports(args.out)
+    print(f"{len(records)} calls -> {args.out / 'report.html'}", file=sys.stderr)
+    return 0
+
+
+def run_flags(args: argparse.Namespace) -> int:
+    for line in report.flagged_lines(engine.catalog_records(args.out), args.problem, args.rule):
+        print(line)
+    return 0
+
+
+COMMANDS = {"scan": run_scan, "report": run_report, "flags": run_flags}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return run_scan(args)
-    except (MetaError, CatalogError, ModelError) as exc:
+        return COMMANDS[args.command](args)
+    except (MetaError, CatalogError, ModelError, CatalogDBError) as exc:
         print(f"callaudit: {exc}", file=sys.stderr)
         return 2
 

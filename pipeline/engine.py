@@ -2,25 +2,31 @@
 
 `analyse_file` is the whole per-recording pipeline (decode -> VAD -> ASR ->
 classification -> statement matching) and returns one output-contract record.
-`scan` finds the recordings, runs `analyse_file` on each (in worker processes
-that each load the model once), writes each call's JSON as soon as it is done,
-and writes `report.jsonl` at the end. A file that fails becomes an error record;
+`scan` finds the recordings, hashes each and looks it up in the output folder's
+catalog (pipeline.catalog), runs `analyse_file` only on the misses (in worker
+processes that each load the model once), cuts each call's clips and writes its
+files as soon as it is done, and regenerates report.jsonl/.csv/.html from the
+catalog at the end. A file that fails becomes an error record;
 the batch always goes on.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import re
+import shutil
 import traceback
+import uuid
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from pipeline import decode, match, meta as meta_mod, outputs, rules, transcribe, vad
+from pipeline import decode, delivery, match, meta as meta_mod, outputs, rules, transcribe, vad
 from pipeline.errors import InputError
+from pipeline import catalog as catalog_mod, clips, report  # noqa: E402  (deliverables stage)
 
 AUDIO_EXTENSIONS = frozenset(
     ".wav .mp3 .m4a .aac .ogg .opus .oga .flac .amr .awb .gsm .au .wma .webm .mp4 .3gp .mka .aif .aiff".split()
@@ -117,14 +123,19 @@ class Analyser:
             info = decode.probe(rec.path)
             record["recording"] = asdict(info)
             audio = decode.decode(rec.path, info=info)
-            speech = vad.detect_speech(audio.samples, audio.sample_rate,
-                                       aggressiveness=self.options.vad_aggressiveness)
-            segments = transcribe.transcribe_segments(
-                self.model, audio.samples, audio.sample_rate, speech,
-                language=self.options.language, beam_size=self.options.beam_size)
+            samples, rate = audio.samples, audio.sample_rate
+            asr = {"language": self.options.language, "beam_size": self.options.beam_size}
+            speech = vad.detect_speech(samples, rate, aggressiveness=self.options.vad_aggressiveness)
+            segments = transcribe.transcribe_segments(self.model, samples, rate, speech, **asr)
+            levels = delivery.reference_levels(samples, rate, speech)
+            segments = delivery.recover_quiet(self.model, samples, rate, speech, segments, levels, **asr)
+            fast = delivery.fast_speech(samples, rate, speech, segments)
             record["segments"] = segments
             record["call"] = match.classify_call(segments, self.catalog, meta_row)
-            record["annotations"], record["flags"] = match.check_call(segments, record["call"], self.catalog)
+            annotations, flags = match.check_call(segments, record["call"], self.catalog,
+                                                  delivery.segments_inside(fast, segments))
+            record["annotations"], record["flags"] = delivery.assess(
+                annotations, flags, self.catalog, samples, rate, levels, fast)
         except InputError as exc:
             record.update(status="error", error=exc.as_dict())
         except Exception as exc:  # a bug on one file must not stop an archive scan
@@ -141,7 +152,18 @@ _worker: Analyser | None = None
 
 def _init_worker(options: ScanOptions) -> None:
     global _worker
+    _die_with_parent()
     _worker = Analyser(options)
+
+
+def _die_with_parent() -> None:
+    """Linux: a worker is killed when the scan process dies (kill -9), never left orphaned."""
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _analyse_in_worker(rec: Recording) -> dict:
@@ -150,7 +172,9 @@ def _analyse_in_worker(rec: Recording) -> dict:
 
 
 def analyse_all(recordings: list[Recording], options: ScanOptions) -> Iterator[dict]:
-    """Yield one record per recording, as they finish; in-process when workers == 1."""
+    """Yield one record per recording, in order; in-process when workers == 1. Nothing to do loads nothing."""
+    if not recordings:
+        return
     if options.workers <= 1 or len(recordings) <= 1:
         analyser = Analyser(options)
         for rec in recordings:
@@ -158,20 +182,167 @@ def analyse_all(recordings: list[Recording], options: ScanOptions) -> Iterator[d
         return
     threads = options.cpu_threads or max(1, (os.cpu_count() or 1) // options.workers)
     worker_options = ScanOptions(**{**asdict(options), "cpu_threads": threads})
-    with ProcessPoolExecutor(options.workers, initializer=_init_worker,
+    with ProcessPoolExecutor(min(options.workers, len(recordings)), initializer=_init_worker,
                              initargs=(worker_options,)) as pool:
         yield from pool.map(_analyse_in_worker, recordings)
 
 
+# -- fingerprint: what makes a cached analysis stale ------------------------------------
+ANALYSIS_MODULES = ("decode", "vad", "transcribe", "match", "rules", "splice", "delivery", "meta", "engine")
+
+
+def _sha_of_files(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode("utf-8") + b"\0")
+        digest.update(path.read_bytes() if path.is_file() else b"<missing>")
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _model_identity(model: str | None) -> str:
+    from pipeline import models
+    resolved = models.resolve_model(model)
+    if model in (None, "default"):
+        return f"default:{models.MODEL_BIN_SHA256}"
+    model_bin = Path(resolved) / "model.bin"
+    if model_bin.is_file():
+        stat = model_bin.stat()
+        return f"dir:{Path(resolved).resolve()}:{stat.st_size}:{int(stat.st_mtime)}"
+    return f"name:{resolved}"
+
+
+def analysis_fingerprint(options: ScanOptions) -> dict:
+    """The options, phrase catalog and analysis code a record depends on (the file's meta row is added per file)."""
+    here = Path(__file__).resolve().parent
+    phrases = Path(options.phrases_dir)
+    return {
+        "code": _sha_of_files([here / f"{name}.py" for name in ANALYSIS_MODULES]),
+        "model": _model_identity(options.model),
+        "language": options.language,
+        "beam_size": options.beam_size,
+        "vad_aggressiveness": options.vad_aggressiveness,
+        "phrases": _sha_of_files(sorted(list(phrases.glob("*.yaml")) + list(phrases.glob("*.yml")))),
+    }
+
+
+# -- scan: hash, look up in the catalog, analyse the misses, write, regenerate reports --
+@dataclass
+class ScanStats:
+    """What a scan did; the CLI prints it (`unchanged` + `reused` were not transcribed)."""
+
+    found: int = 0
+    unchanged: int = 0      # same content, options and clips as the catalog: nothing done
+    reused: int = 0         # analysis found in the catalog (moved/copied file, new clip settings)
+    analysed: int = 0       # decoded and transcribed
+    removed: int = 0        # calls in the catalog no longer in the archive
+    stale_temp: int = 0     # temporary files of an interrupted run, deleted
+
+    def line(self) -> str:
+        return (f"catalog: {self.found} found, {self.unchanged} unchanged (skipped), {self.reused} reused, "
+                f"{self.analysed} analysed, {self.removed} removed")
+
+
+@dataclass
+class _Pending:
+    rec: Recording
+    call_id: str
+    sha256: str | None
+    fp: str
+
+
+def _cacheable(record: dict) -> bool:
+    """Errors caused by a bug or by reading the file may not recur: those are analysed again."""
+    return record["status"] == "ok" or (record.get("error") or {}).get("code") not in ("internal_error", "unreadable")
+
+
+def _files_complete(out_dir: Path, record: dict) -> bool:
+    if not (out_dir / "calls" / f"{record['call_id']}.json").is_file():
+        return False
+    items = record.get("annotations", []) + record.get("splices", [])
+    return all((out_dir / item["clip"]).is_file() for item in items if item.get("clip"))
+
+
 def scan(paths: list[str], out_dir: Path, options: ScanOptions,
-         on_record: Callable[[dict], None] | None = None) -> list[dict]:
-    """Scan `paths` into `out_dir`: calls/<call_id>.json per recording, then report.jsonl."""
+         on_record: Callable[[dict], None] | None = None,
+         clip_options: clips.ClipOptions | None = None,
+         stats: ScanStats | None = None) -> list[dict]:
+    """Scan `paths` into `out_dir` and return every call's record (sorted by file).
+
+    Each recording is hashed and looked up in DIR/catalog.sqlite first: unchanged
+    ones are skipped, known content is reused, only the rest is decoded and
+    transcribed. Per finished call: clips, calls/<call_id>.{labels.txt,vtt,sheet.txt,json},
+    then a catalog commit, so a killed scan resumes where it stopped. At the end
+    calls that left the archive are dropped and report.jsonl/.csv/.html are
+    regenerated from the catalog.
+    """
+    clip_options = clip_options or clips.ClipOptions()
+    stats = stats if stats is not None else ScanStats()
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    records = []
-    for record in analyse_all(discover(paths), options):
-        outputs.write_call(out_dir, record)
-        records.append(record)
-        if on_record:
-            on_record(record)
-    outputs.write_report(out_dir, records)
-    return records
+    stats.stale_temp = outputs.remove_stale_temp(out_dir)
+    recordings = discover(paths)
+    stats.found = len(recordings)
+    base = analysis_fingerprint(options)
+    clip_key = clip_options.key()
+    scan_id = uuid.uuid4().hex
+    with catalog_mod.Catalog(out_dir) as cat:
+
+        def finish(pending: _Pending, analysis: dict) -> None:
+            record = copy.deepcopy(analysis)
+            record["file"], record["call_id"] = pending.rec.relative, pending.call_id
+            clips.cut_clips(record, pending.rec.path, out_dir, clip_options)
+            outputs.write_call_files(out_dir, record)
+            sha = (record.get("recording") or {}).get("sha256") or pending.sha256
+            cat.store(record=record, analysis=analysis if _cacheable(analysis) else None,
+                      source_path=str(Path(pending.rec.path).resolve()), sha256=sha, fp=pending.fp,
+                      clip_key=clip_key, scan_id=scan_id)
+            if on_record:
+                on_record(record)
+
+        todo: list[_Pending] = []
+        for rec in recordings:
+            meta_row = meta_mod.lookup(options.meta, rec.relative)
+            pending = _Pending(rec, call_id_for(rec.relative, meta_row), None,
+                               catalog_mod.fingerprint({**base, "meta": meta_row or {}}))
+            try:
+                pending.sha256 = decode.file_sha256(rec.path)
+            except OSError:
+                pass
+            row = cat.file_row(pending.call_id)
+            if (row and pending.sha256 and row["sha256"] == pending.sha256 and row["fingerprint"] == pending.fp
+                    and row["clip_key"] == clip_key and row["file"] == rec.relative
+                    and _files_complete(out_dir, row["record"])):
+                cat.touch(pending.call_id, scan_id, str(Path(rec.path).resolve()))
+                stats.unchanged += 1
+                if on_record:
+                    on_record(row["record"])
+                continue
+            cached = cat.lookup(pending.sha256, pending.fp)
+            if cached is not None:
+                finish(pending, cached)
+                stats.reused += 1
+                continue
+            todo.append(pending)
+
+        for pending, analysis in zip(todo, analyse_all([p.rec for p in todo], options)):
+            stats.analysed += 1
+            finish(pending, analysis)
+
+        for call_id in cat.prune(scan_id):
+            outputs.remove_call_files(out_dir, call_id)
+            shutil.rmtree(out_dir / "clips" / call_id, ignore_errors=True)
+            stats.removed += 1
+        return report.write_reports(out_dir, cat)
+
+
+def regenerate_reports(out_dir: Path) -> list[dict]:
+    """`callaudit report DIR`: report.jsonl/.csv/.html again from the catalog."""
+    with catalog_mod.Catalog(Path(out_dir), create=False) as cat:
+        return report.write_reports(Path(out_dir), cat)
+
+
+def catalog_records(out_dir: Path) -> list[dict]:
+    """Every call's record from DIR's catalog."""
+    with catalog_mod.Catalog(Path(out_dir), create=False) as cat:
+        return cat.records()

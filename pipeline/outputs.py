@@ -48,3 +48,164 @@ def write_report(out_dir: Path, records: list[dict]) -> Path:
     lines = (to_json(r) + "\n" for r in sorted(records, key=lambda r: r["file"]))
     write_atomic(path, "".join(lines))
     return path
+
+
+# -- per-call annotation files -------------------------------------------------------
+# One small writer per format, each turning a record into the text of one file
+# next to calls/<call_id>.json. `write_call_files` writes them all.
+
+SPEAKERS_STEREO = {0: "坐席", 1: "客户"}
+SPEAKER_MONO = "通话"
+PROBLEM_LABELS = {"missing": "缺失", "late": "过晚", "too_fast": "语速过快", "inaudible": "听不清", "splice": "疑似拼接"}
+
+
+def clock(seconds: float, millis: bool = False) -> str:
+    """00:01:15 (or 00:01:15.200 with millis), the times people read on sheets and in players."""
+    ms = max(0, int(round(float(seconds) * 1000)))
+    if not millis:
+        ms = (ms + 500) // 1000 * 1000
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}" if millis else f"{h:02d}:{m:02d}:{s:02d}"
+
+
+def rule_labels(record: dict) -> dict[str, str]:
+    """rule id -> Chinese label, as far as the record's annotations tell."""
+    return {a["rule"]: a.get("label") or a["rule"] for a in record.get("annotations", []) if a.get("rule")}
+
+
+def speaker(record: dict, channel: int | None) -> str:
+    channels = ((record.get("recording") or {}).get("channels")) or 1
+    if channels >= 2:
+        return SPEAKERS_STEREO.get(channel, f"声道{channel}")
+    return SPEAKER_MONO
+
+
+class Writer:
+    """Turns a record into the text of calls/<call_id><suffix>."""
+
+    suffix = ""
+
+    def format(self, record: dict) -> str:
+        raise NotImplementedError
+
+    def path(self, out_dir: Path, record: dict) -> Path:
+        return out_dir / "calls" / f"{record['call_id']}{self.suffix}"
+
+    def write(self, out_dir: Path, record: dict) -> Path:
+        path = self.path(out_dir, record)
+        write_atomic(path, self.format(record))
+        return path
+
+
+class LabelTrackWriter(Writer):
+    """Audacity label track: `start<TAB>end<TAB>label`, seconds with 6 decimals.
+
+    Located statements carry their label as is; flags with a time range and
+    splices (point labels) are prefixed with `[问题]` so they stand apart.
+    """
+
+    suffix = ".labels.txt"
+
+    def format(self, record: dict) -> str:
+        rows = [(a["start"], a["end"], a.get("label") or a.get("rule") or "") for a in record.get("annotations", [])]
+        labels = rule_labels(record)
+        for f in record.get("flags", []):
+            if f.get("start") is None or f.get("end") is None or f.get("problem") == "splice":
+                continue
+            what = PROBLEM_LABELS.get(f["problem"], f["problem"])
+            rows.append((f["start"], f["end"], f"[问题] {what} {labels.get(f.get('rule'), f.get('rule') or '')}".strip()))
+        for s in record.get("splices", []):
+            rows.append((s["time"], s["time"], f"[问题] {PROBLEM_LABELS['splice']}"))
+        rows.sort(key=lambda r: (r[0], r[1]))
+        return "".join(f"{s:.6f}\t{e:.6f}\t{_one_line(text)}\n" for s, e, text in rows)
+
+
+def parse_label_track(text: str) -> list[tuple[float, float, str]]:
+    """Read an Audacity label track back (frequency lines starting with '\\' are skipped)."""
+    rows = []
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("\\"):
+            continue
+        start, end, *label = line.split("\t")
+        rows.append((float(start), float(end), label[0] if label else ""))
+    return rows
+
+
+class VttWriter(Writer):
+    """WebVTT transcript, one cue per segment with its speaker: <v 坐席>/<v 客户>, mono <v 通话>."""
+
+    suffix = ".vtt"
+
+    def format(self, record: dict) -> str:
+        cues = ["WEBVTT", ""]
+        segments = sorted(record.get("segments", []), key=lambda s: (s["start"], s.get("channel") or 0))
+        for n, seg in enumerate(segments, 1):
+            end = max(seg["end"], seg["start"] + 0.001)
+            text = _vtt_escape(_one_line(seg.get("text", "")))
+            cues += [str(n), f"{clock(seg['start'], True)} --> {clock(end, True)}",
+                     f"<v {speaker(record, seg.get('channel'))}>{text}", ""]
+        return "\n".join(cues)
+
+
+def format_sheet(annotations: list[dict]) -> str:
+    """The plain annotation sheet: `00:01:15-00:01:20 风险告知`, one line per statement."""
+    lines = [f"{clock(a['start'])}-{clock(a['end'])} {a.get('label') or a.get('rule')}"
+             for a in sorted(annotations, key=lambda a: (a["start"], a["end"]))]
+    return "".join(line + "\n" for line in lines)
+
+
+class SheetWriter(Writer):
+    """The plain annotation sheet (pipeline.match.annotation_sheet when it exists)."""
+
+    suffix = ".sheet.txt"
+
+    def format(self, record: dict) -> str:
+        annotations = record.get("annotations", [])
+        try:
+            from pipeline.match import annotation_sheet
+        except ImportError:
+            return format_sheet(annotations)
+        sheet = annotation_sheet(annotations)
+        if not isinstance(sheet, str):
+            sheet = "\n".join(sheet)
+        return sheet if not sheet or sheet.endswith("\n") else sheet + "\n"
+
+
+CALL_WRITERS: tuple[Writer, ...] = (LabelTrackWriter(), VttWriter(), SheetWriter())
+
+
+def write_call_files(out_dir: Path, record: dict) -> list[Path]:
+    """calls/<call_id>.json plus its label track, WebVTT and annotation sheet.
+
+    The JSON is written last: a call whose JSON is there has all its files.
+    """
+    paths = [w.write(out_dir, record) for w in CALL_WRITERS]
+    paths.append(write_call(out_dir, record))
+    return paths
+
+
+def remove_call_files(out_dir: Path, call_id: str) -> None:
+    """Delete a call's files (a call that left the archive)."""
+    for suffix in [".json"] + [w.suffix for w in CALL_WRITERS]:
+        (out_dir / "calls" / f"{call_id}{suffix}").unlink(missing_ok=True)
+
+
+def remove_stale_temp(out_dir: Path) -> int:
+    """Remove temporary files a killed run left behind (`.name.XXXX.tmp`, `.clip.XXXX.tmp.wav`)."""
+    count = 0
+    if out_dir.exists():
+        for path in out_dir.rglob(".*.tmp*"):
+            if path.is_file() and ".tmp" in path.name:
+                path.unlink(missing_ok=True)
+                count += 1
+    return count
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _vtt_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("-->", "--&gt;")

@@ -19,7 +19,7 @@ from pipeline.meta import CALL_TYPES, INDUSTRIES
 ANY = "any"
 GAP_MARKERS = ("…", "...")          # in a phrase: "a name or a few words may stand here"
 MIN_PHRASE_CHARS = 4                # shorter phrases cannot be fuzzily matched without false hits
-DEFAULT_MIN_SCORE = 80.0
+DEFAULT_MIN_SCORE = 72.0
 DEFAULT_MAX_GAP_CHARS = 8
 RULE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 

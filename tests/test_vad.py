@@ -36,3 +36,8 @@ def test_silence_has_no_speech():
     rng = np.random.default_rng(1)
     quiet = rng.normal(0, 1e-3, (1, 5 * SR)).astype(np.float32)
     assert vad.detect_speech(quiet, SR) == []
+
+
+def test_padding_never_makes_neighbours_overlap():
+    padded = vad.pad_spans([(1.0, 2.0), (2.3, 3.0), (5.0, 6.0)], padding_s=0.2, duration=6.1)
+    assert padded == [(0.8, pytest.approx(2.15)), (pytest.approx(2.15), 3.2), (4.8, 6.1)]

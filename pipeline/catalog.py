@@ -1,0 +1,190 @@
+"""Catalog: `DIR/catalog.sqlite`, what has been scanned into an output folder.
+
+Two tables carry the results:
+
+* `analyses` caches each analysis by (recording sha256, fingerprint). The
+  fingerprint covers everything that changes the result: model, ASR and VAD
+  settings, the phrase catalog's content, the analysis code and the file's
+  metadata row. A re-scan of an unchanged recording finds its analysis here and
+  neither decodes nor transcribes it; a changed phrase catalog or model misses
+  and the recording is analysed again.
+* `files` is the archive as last scanned: one row per call (call_id), with the
+  final record (clip paths included) and the recording's path on disk (for the
+  report's waveforms). report.jsonl/.csv/.html are regenerated from it.
+
+Each finished recording is committed in one transaction after its files are on
+disk, so a scan killed at any moment resumes where it stopped: committed calls
+are skipped, the one in flight is redone (its files are replaced atomically).
+The database runs in WAL mode with synchronous=FULL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+SCHEMA_VERSION = "1"
+FILENAME = "catalog.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS analyses (
+    sha256      TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    record      TEXT NOT NULL,
+    created_at  REAL NOT NULL,
+    PRIMARY KEY (sha256, fingerprint)
+);
+CREATE TABLE IF NOT EXISTS files (
+    call_id     TEXT PRIMARY KEY,
+    file        TEXT NOT NULL,
+    source_path TEXT,
+    sha256      TEXT,
+    fingerprint TEXT NOT NULL,
+    clip_key    TEXT NOT NULL,
+    record      TEXT NOT NULL,
+    scan_id     TEXT NOT NULL,
+    updated_at  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS files_by_file ON files (file);
+CREATE TABLE IF NOT EXISTS peaks (
+    sha256 TEXT NOT NULL,
+    points INTEGER NOT NULL,
+    data   TEXT NOT NULL,
+    PRIMARY KEY (sha256, points)
+);
+"""
+
+
+class CatalogDBError(RuntimeError):
+    """The catalog cannot be opened (not a callaudit catalog, or a newer schema)."""
+
+
+def fingerprint(parts: dict) -> str:
+    """A short stable hash of the options (a JSON-able dict) that change a result."""
+    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
+
+
+class Catalog:
+    """The sqlite catalog of one output folder. Use as a context manager or call close()."""
+
+    def __init__(self, out_dir: Path, create: bool = True):
+        self.path = Path(out_dir) / FILENAME
+        if not create and not self.path.exists():
+            raise CatalogDBError(f"{self.path}: no catalog here (run `callaudit scan ... --out {out_dir}` first)")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(_SCHEMA)
+            row = self.db.execute("SELECT value FROM info WHERE key='schema'").fetchone()
+            if row is None:
+                self.db.execute("INSERT INTO info VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            elif row[0] != SCHEMA_VERSION:
+                raise CatalogDBError(f"{self.path}: catalog schema {row[0]}, this callaudit reads {SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise CatalogDBError(f"{self.path}: not a callaudit catalog: {exc}") from exc
+
+    def __enter__(self) -> "Catalog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- analyses cache -------------------------------------------------------------
+    def lookup(self, sha256: str | None, fp: str) -> dict | None:
+        """The cached analysis of a recording's content under these options, or None."""
+        if not sha256:
+            return None
+        row = self.db.execute("SELECT record FROM analyses WHERE sha256=? AND fingerprint=?",
+                              (sha256, fp)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def file_row(self, call_id: str) -> dict | None:
+        row = self.db.execute("SELECT file, source_path, sha256, fingerprint, clip_key, record FROM files "
+                              "WHERE call_id=?", (call_id,)).fetchone()
+        if row is None:
+            return None
+        keys = ("file", "source_path", "sha256", "fingerprint", "clip_key", "record")
+        out = dict(zip(keys, row))
+        out["record"] = json.loads(out["record"])
+        return out
+
+    def store(self, *, record: dict, analysis: dict | None, source_path: str | None, sha256: str | None,
+              fp: str, clip_key: str, scan_id: str) -> None:
+        """Commit one finished call (and its analysis, when cacheable) in one transaction."""
+        now = time.time()
+        with self._transaction():
+            if analysis is not None and sha256:
+                self.db.execute("INSERT OR REPLACE INTO analyses VALUES (?,?,?,?)",
+                                (sha256, fp, json.dumps(analysis, ensure_ascii=False), now))
+            self.db.execute("DELETE FROM files WHERE file=? AND call_id<>?", (record["file"], record["call_id"]))
+            self.db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?)",
+                            (record["call_id"], record["file"], source_path, sha256, fp, clip_key,
+                             json.dumps(record, ensure_ascii=False), scan_id, now))
+
+    def touch(self, call_id: str, scan_id: str, source_path: str | None) -> None:
+        """Mark an unchanged call as seen by this scan."""
+        with self._transaction():
+            self.db.execute("UPDATE files SET scan_id=?, source_path=? WHERE call_id=?",
+                            (scan_id, source_path, call_id))
+
+    def prune(self, scan_id: str) -> list[str]:
+        """Forget calls this (complete) scan did not see; returns their call_ids."""
+        gone = [r[0] for r in self.db.execute("SELECT call_id FROM files WHERE scan_id<>?", (scan_id,))]
+        with self._transaction():
+            self.db.execute("DELETE FROM files WHERE scan_id<>?", (scan_id,))
+        return gone
+
+    # -- archive view ---------------------------------------------------------------
+    def records(self) -> list[dict]:
+        """Every call's record, sorted by file then call_id."""
+        rows = self.db.execute("SELECT record FROM files ORDER BY file, call_id").fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def sources(self) -> dict[str, str]:
+        """call_id -> path of the recording on disk, as of the scan that saw it."""
+        return {cid: src for cid, src in self.db.execute("SELECT call_id, source_path FROM files") if src}
+
+    def stats(self) -> dict[str, int]:
+        calls = self.db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
+        cached = self.db.execute("SELECT COUNT(*) FROM analyses").fetchone()[0]
+        return {"calls": calls, "analyses": cached}
+
+    # -- waveform cache -------------------------------------------------------------
+    def get_peaks(self, sha256: str | None, points: int) -> list | None:
+        if not sha256:
+            return None
+        row = self.db.execute("SELECT data FROM peaks WHERE sha256=? AND points=?", (sha256, points)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put_peaks(self, sha256: str | None, points: int, data: list) -> None:
+        if not sha256:
+            return
+        with self._transaction():
+            self.db.execute("INSERT OR REPLACE INTO peaks VALUES (?,?,?)", (sha256, points, json.dumps(data)))
+
+    def _transaction(self):
+        return _Tx(self.db)
+
+
+class _Tx:
+    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error); the connection runs in autocommit mode."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self):
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type, *_):
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")

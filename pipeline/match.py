@@ -1,0 +1,386 @@
+"""Statement matching: find the catalog's mandatory statements in an ASR transcript.
+
+Whisper output of call audio is noisy: homophones (理财→李财), near-homophones
+(谨慎→景深), dropped or inserted characters, Traditional characters, digits as
+7 or 七. So each phrase is aligned against the transcript with an edit distance
+whose substitution cost comes from the characters' toneless pinyin: the same
+character costs 0, a homophone 0.1, a near-homophone a little more, anything
+else 1. Segments of one channel are joined so a statement split by the VAD is
+still found, and the matched characters are mapped back to word timestamps.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+
+import numpy as np
+import opencc
+from pypinyin import Style, lazy_pinyin
+from rapidfuzz.distance import Levenshtein
+
+from pipeline.rules import GAP_MARKERS, Catalog, Position, Rule
+
+HOMOPHONE_COST = 0.1       # same toneless pinyin, different character: Whisper's commonest error
+JOIN_MAX_GAP_S = 5.0       # consecutive segments of a channel closer than this are one text
+CAPTURE_LOOKAHEAD = 30     # characters after a statement searched for captured fields
+MIN_KEYWORD_PINYIN = 3     # shorter classification keywords match literally only
+
+_T2S = opencc.OpenCC("t2s")
+_TO_HAN_DIGITS = str.maketrans("0123456789幺两〇", "零一二三四五六七八九一二零")
+_TO_ASCII_DIGITS = str.maketrans("零一二三四五六七八九", "0123456789")
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One place where a rule's statement was said."""
+
+    rule: str
+    phrase: str              # the catalog phrase that matched best
+    score: float             # 0-100
+    channel: int
+    start: float             # seconds from the start of the recording
+    end: float
+    text: str                # the transcript's own words over the span
+    turn: int                # 1-based turn of this channel the statement starts in
+    fields: dict = field(default_factory=dict)
+
+
+# --- normalisation ------------------------------------------------------------------------
+
+@lru_cache(maxsize=65536)
+def normalise(text: str) -> str:
+    """One comparable form: Simplified, lower-case, digits as 一二三, no punctuation or spaces."""
+    text = _T2S.convert(unicodedata.normalize("NFKC", text)).lower().translate(_TO_HAN_DIGITS)
+    return "".join(ch for ch in text if ch.isalnum())
+
+
+def _syllables(chars: str) -> list[str]:
+    """Toneless pinyin per character (non-Chinese characters stand for themselves)."""
+    syllables = lazy_pinyin(chars, style=Style.NORMAL, errors=lambda s: list(s))
+    if len(syllables) != len(chars):  # never expected; keep the alignment one-to-one anyway
+        syllables = [lazy_pinyin(ch, style=Style.NORMAL, errors=lambda s: list(s))[0] for ch in chars]
+    return syllables
+
+
+@lru_cache(maxsize=200_000)
+def _syllable_cost(a: str, b: str) -> float:
+    """Cost of hearing syllable b where a was said: small for homophones and near-homophones."""
+    if a == b:
+        return HOMOPHONE_COST
+    return HOMOPHONE_COST + (1 - HOMOPHONE_COST) * Levenshtein.normalized_distance(a, b)
+
+
+# --- the searchable text of a channel -----------------------------------------------------
+
+@dataclass
+class _Stream:
+    """Consecutive segments of one channel as one normalised text, char -> word -> time."""
+
+    channel: int
+    chars: str = ""
+    char_word: list[int] = field(default_factory=list)
+    words: list[dict] = field(default_factory=list)      # {"start", "end", "word", "turn"}
+    syllables: list[str] = field(default_factory=list)
+
+
+def _segment_words(segment: dict) -> list[dict]:
+    """The segment's words, or its text spread evenly over its time when it has none."""
+    if segment.get("words"):
+        return segment["words"]
+    text = segment.get("text") or ""
+    step = (segment["end"] - segment["start"]) / max(len(text), 1)
+    return [{"start": segment["start"] + i * step, "end": segment["start"] + (i + 1) * step, "word": ch}
+            for i, ch in enumerate(text)]
+
+
+def _turns(segments: list[dict]) -> list[int]:
+    """For each segment, which turn of its channel it belongs to (1 = the channel's first)."""
+    order = sorted(range(len(segments)), key=lambda i: segments[i]["start"])
+    turns, counts, previous = [0] * len(segments), {}, None
+    for i in order:
+        channel = segments[i].get("channel", 0)
+        if channel != previous:
+            counts[channel] = counts.get(channel, 0) + 1
+            previous = channel
+        turns[i] = counts[channel]
+    return turns
+
+
+def _streams(segments: list[dict]) -> list[_Stream]:
+    """Join each channel's segments in time order, starting a new stream at long pauses."""
+    turns = _turns(segments)
+    streams: list[_Stream] = []
+    current: dict[int, _Stream] = {}
+    last_end: dict[int, float] = {}
+    for i in sorted(range(len(segments)), key=lambda i: segments[i]["start"]):
+        segment = segments[i]
+        channel = segment.get("channel", 0)
+        if channel not in current or segment["start"] - last_end[channel] > JOIN_MAX_GAP_S:
+            current[channel] = _Stream(channel)
+            streams.append(current[channel])
+        stream, last_end[channel] = current[channel], segment["end"]
+        for word in _segment_words(segment):
+            chars = normalise(word.get("word") or "")
+            stream.chars += chars
+            stream.char_word += [len(stream.words)] * len(chars)
+            stream.words.append({"start": word["start"], "end": word["end"], "word": word.get("word") or "",
+                                 "turn": turns[i]})
+    for stream in streams:
+        stream.syllables = _syllables(stream.chars)
+    return [s for s in streams if s.chars]
+
+
+# --- alignment ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Pattern:
+    """A catalog phrase ready for alignment: characters, pinyin, and where gaps ("…") are."""
+
+    phrase: str
+    chars: str
+    syllables: tuple[str, ...]
+    gaps_after: frozenset[int]   # a gap follows these character indices
+
+
+@lru_cache(maxsize=4096)
+def _pattern(phrase: str) -> _Pattern:
+    parts = re.split("|".join(map(re.escape, GAP_MARKERS)), phrase)
+    chars, gaps = "", set()
+    for part in parts:
+        if chars:
+            gaps.add(len(chars) - 1)
+        chars += normalise(part)
+    return _Pattern(phrase, chars, tuple(_syllables(chars)), frozenset(gaps))
+
+
+def _cost_matrix(pattern: _Pattern, stream: _Stream) -> np.ndarray:
+    """Substitution cost of every phrase character against every transcript character."""
+    vocabulary = sorted(set(stream.syllables))
+    index = {s: k for k, s in enumerate(vocabulary)}
+    ids = np.array([index[s] for s in stream.syllables])
+    codes = np.array([ord(c) for c in stream.chars])
+    cost = np.empty((len(pattern.chars), len(stream.chars)))
+    for row, (char, syllable) in enumerate(zip(pattern.chars, pattern.syllables)):
+        by_syllable = np.array([_syllable_cost(syllable, s) for s in vocabulary])
+        cost[row] = np.where(codes == ord(char), 0.0, by_syllable[ids])
+    return cost
+
+
+def _last_row(cost: np.ndarray, gaps_after: frozenset[int], max_gap: int, free_start: bool) -> np.ndarray:
+    """Edit distance of the whole phrase ending at each transcript position (Sellers' algorithm).
+
+    Row by row over the phrase, vectorised over the transcript: deletions and
+    substitutions come from the previous row, runs of insertions are a running
+    minimum. After a gap character up to `max_gap` transcript characters are free.
+    """
+    m, n = cost.shape
+    positions = np.arange(n + 1, dtype=float)
+    row = np.zeros(n + 1) if free_start else positions.copy()
+    for i in range(m):
+        best = np.empty(n + 1)
+        best[0] = row[0] + 1
+        best[1:] = np.minimum(row[:-1] + cost[i], row[1:] + 1)
+        row = np.minimum.accumulate(best - positions) + positions
+        if i in gaps_after:
+            skipped = row.copy()
+            for k in range(1, min(max_gap, n) + 1):
+                skipped[k:] = np.minimum(skipped[k:], row[:-k])
+            row = skipped
+    return row
+
+
+def _span_start(cost: np.ndarray, pattern: _Pattern, end: int, max_gap: int) -> int:
+    """Where the best alignment ending at `end` starts: the same DP run backwards from `end`."""
+    m = len(pattern.chars)
+    width = min(end, 2 * m + max_gap * len(pattern.gaps_after) + 2)
+    backwards = cost[::-1, end - width:end][:, ::-1]
+    gaps = frozenset(m - 2 - i for i in pattern.gaps_after)
+    lengths = _last_row(backwards, gaps, max_gap, free_start=False)
+    return end - int(np.argmin(lengths))
+
+
+def _phrase_spans(pattern: _Pattern, stream: _Stream, min_score: float, max_gap: int) -> list[tuple]:
+    """Non-overlapping (start, end, score) character spans where the phrase scores >= min_score."""
+    m = len(pattern.chars)
+    cost = _cost_matrix(pattern, stream)
+    distance = _last_row(cost, pattern.gaps_after, max_gap, free_start=True)[1:]
+    scores = 100.0 * (1.0 - distance / m)
+    spans: list[tuple] = []
+    for j in np.argsort(-scores, kind="stable"):
+        if scores[j] < min_score:
+            break
+        end = int(j) + 1
+        if any(s < end and end <= e for s, e, _ in spans):
+            continue
+        start = _span_start(cost, pattern, end, max_gap)
+        if all(end <= s or start >= e for s, e, _ in spans):
+            spans.append((start, end, round(float(scores[j]), 1)))
+    return spans
+
+
+# --- hits ---------------------------------------------------------------------------------
+
+def _capture(rule: Rule, stream: _Stream, start: int, end: int) -> tuple[dict, int]:
+    """Captured fields (digits as 0-9) and the character end of the last captured value."""
+    region = stream.chars[start:end + CAPTURE_LOOKAHEAD].translate(_TO_ASCII_DIGITS).upper()
+    fields, last = {}, end
+    for name, regex in rule.capture.items():
+        found = regex.search(region)
+        fields[name] = found.group(1) if found else None
+        if found:
+            last = max(last, start + found.end(1))
+    return fields, last
+
+
+def _hit(rule: Rule, phrase: str, stream: _Stream, start: int, end: int, score: float) -> Hit:
+    fields, end = _capture(rule, stream, start, end)
+    first, last = stream.char_word[start], stream.char_word[end - 1]
+    words = stream.words[first:last + 1]
+    return Hit(rule=rule.id, phrase=phrase, score=score, channel=stream.channel,
+               start=round(words[0]["start"], 2), end=round(words[-1]["end"], 2),
+               text="".join(w["word"] for w in words).strip(), turn=words[0]["turn"], fields=fields)
+
+
+def find_statements(rule: Rule, segments: list[dict], call_type: str | None = None,
+                    industry: str | None = None) -> list[Hit]:
+    """Every place the rule's statement was said: best non-overlapping hits, in time order.
+
+    Only the phrase sets meant for `call_type`/`industry` are searched (all sets
+    when neither is given), so a finance call is not credited with medical wording.
+    """
+    sets = rule.phrase_sets if call_type is None and industry is None else rule.applicable_sets(call_type, industry)
+    phrases = list(dict.fromkeys(p for s in sets for p in s.phrases))
+    candidates = []
+    for number, stream in enumerate(_streams(segments)):
+        for order, phrase in enumerate(phrases):
+            for start, end, score in _phrase_spans(_pattern(phrase), stream, rule.min_score, rule.max_gap_chars):
+                candidates.append((-score, order, number, start, end, phrase, stream))
+    chosen: list[tuple] = []
+    for negative_score, _, number, start, end, phrase, stream in sorted(candidates, key=lambda c: c[:5]):
+        if all(n != number or end <= s or start >= e for n, s, e, *_ in chosen):
+            chosen.append((number, start, end, phrase, stream, -negative_score))
+    hits = [_hit(rule, phrase, stream, start, end, score) for _, start, end, phrase, stream, score in chosen]
+    return sorted(hits, key=lambda h: (h.start, h.channel))
+
+
+# --- classification -----------------------------------------------------------------------
+
+def _keyword_found(keyword: str, chars: str, pinyin: str) -> bool:
+    """Literal match; keywords of 3+ characters also match by pinyin (homophone errors)."""
+    wanted = normalise(keyword)
+    if not wanted:
+        return False
+    if wanted in chars:
+        return True
+    return len(wanted) >= MIN_KEYWORD_PINYIN and f" {' '.join(_syllables(wanted))} " in pinyin
+
+
+def _infer(classes: dict[str, tuple[str, ...]], chars: str, pinyin: str, minimum: int,
+           default: str) -> tuple[str, list[str]]:
+    """The class with most distinct keywords present (first listed wins ties), and those keywords."""
+    best, evidence = default, []
+    for name, keywords in classes.items():
+        found = [k for k in keywords if _keyword_found(k, chars, pinyin)]
+        if len(found) >= max(minimum, 1) and len(found) > len(evidence):
+            best, evidence = name, found
+    return best, evidence
+
+
+def classify_call(segments: list[dict], catalog: Catalog, meta: dict | None = None) -> dict:
+    """The call's type and industry: metadata values win, the rest is inferred from keywords.
+
+    `source` is "metadata" only when both values came from metadata; `evidence`
+    lists the keywords behind the inferred values. A metadata value of
+    "unknown" (or empty) counts as not given.
+    """
+    meta = meta or {}
+    rules = catalog.classification
+    chars = "".join(normalise(s.get("text") or "") for s in sorted(segments, key=lambda s: s["start"]))
+    pinyin = f" {' '.join(_syllables(chars))} "
+    result, evidence, source = {}, [], "metadata"
+    for key, classes, default in (("type", rules.types, rules.default_type),
+                                  ("industry", rules.industries, rules.default_industry)):
+        given = (meta.get(key) or "").strip()
+        if given and given != "unknown":
+            result[key] = given
+            continue
+        result[key], found = _infer(classes, chars, pinyin, rules.min_keywords, default)
+        evidence += [k for k in found if k not in evidence]
+        source = "inferred"
+    return {**result, "source": source, "evidence": evidence}
+
+
+# --- checking a call ----------------------------------------------------------------------
+
+def _on_time(position: Position | None, hit: Hit) -> bool:
+    """Whether a hit satisfies every limit of the rule's position constraint."""
+    if position is None:
+        return True
+    return ((position.within_first_s is None or hit.start <= position.within_first_s)
+            and (position.within_first_turns is None or hit.turn <= position.within_first_turns))
+
+
+def _annotation(rule: Rule, hit: Hit) -> dict:
+    return {"rule": rule.id, "label": rule.label, "start": hit.start, "end": hit.end,
+            "channel": hit.channel, "text": hit.text, "matched_phrase": hit.phrase,
+            "score": hit.score, "fields": dict(hit.fields)}
+
+
+def _flag(rule: Rule, hits: list[Hit]) -> dict | None:
+    """A "missing" or "late" flag for a required rule, or None when it was said in place."""
+    if not hits:
+        return {"problem": "missing", "rule": rule.id, "start": None, "end": None,
+                "message": f"Required statement not found: {rule.label} ({rule.id})."}
+    if any(_on_time(rule.position, h) for h in hits):
+        return None
+    first = hits[0]
+    return {"problem": "late", "rule": rule.id, "start": first.start, "end": first.end,
+            "message": f"Statement said too late: {rule.label} ({rule.id}) starts at "
+                       f"{clock(first.start)}, required {rule.position.describe()}."}
+
+
+def check_call(segments: list[dict], call: dict, catalog: Catalog, fast_segments: list[dict] = (),
+               fast_slack: float = 12.0) -> tuple[list[dict], list[dict]]:
+    """Annotate every statement of the rules that apply to this call; flag required ones missing or late.
+
+    `call` is classify_call's result (its `type` and `industry` pick the rules
+    and phrase sets). A rule not found at its threshold is searched again in
+    `fast_segments` (transcripts of abnormally fast speech, where Whisper writes
+    sound-alikes) with its threshold lowered by `fast_slack`. Annotations are in time order.
+    """
+    call_type, industry = call.get("type"), call.get("industry")
+    annotations, flags = [], []
+    for rule in catalog.rules:
+        if not rule.applies(call_type, industry):
+            continue
+        hits = find_statements(rule, segments, call_type, industry)
+        if not hits and fast_segments:
+            loose = replace(rule, min_score=rule.min_score - fast_slack)
+            hits = find_statements(loose, list(fast_segments), call_type, industry)
+        annotations += [_annotation(rule, h) for h in hits]
+        flag = _flag(rule, hits) if rule.required else None
+        if flag:
+            flags.append(flag)
+    annotations.sort(key=lambda a: (a["start"], a["end"], a["rule"]))
+    return annotations, flags
+
+
+# --- annotation sheet ---------------------------------------------------------------------
+
+def clock(seconds: float, round_up: bool = False) -> str:
+    """HH:MM:SS, rounded down (or up), as regulators' annotation sheets write times."""
+    whole = math.ceil(seconds) if round_up else math.floor(seconds)
+    return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+def annotation_sheet(annotations: list[dict]) -> str:
+    """One `HH:MM:SS-HH:MM:SS label` line per statement, in time order.
+
+    Start is rounded down and end up, so the printed range always covers the statement.
+    """
+    ordered = sorted(annotations, key=lambda a: (a["start"], a["end"]))
+    return "".join(f"{clock(a['start'])}-{clock(a['end'], round_up=True)} {a['label']}\n" for a in ordered)

@@ -1,0 +1,555 @@
+"""Splice stage: find places where a recording may have been cut or had audio inserted.
+
+Complaint recordings must be unedited. This stage runs training-free signal
+detectors, each producing a score track on a common 10 ms grid, each normalised
+against the recording's own statistics (robust z-score: (v - median) / (1.4826 MAD)),
+divides each by its calibrated threshold and fuses them by the maximum. Every local
+maximum of the fused track at or above 1.0 (one per second at most) is a splice
+candidate. A candidate is for human review, never proof of tampering.
+
+Primary detectors (one small function each; parameters and blind spots in their
+docstrings):
+
+* ``duration_mismatch``   container duration vs decoded sample count
+* ``g711_grid_track``     G.711 audio kept as PCM/FLAC: samples off the mu/A-law grid
+* ``noise_floor_track``   background-noise floor / channel colour change point
+* ``lpc_residual_track``  LPC-residual impulses (waveform discontinuity)
+* ``broadband_track``     broadband energy burst in short STFT frames (hard cuts)
+* ``enf_track``           mains-hum phase discontinuity, only when hum is present
+
+Supporting evidence only (never raise a flag on their own, because VoIP comfort
+noise and recorder silence compression produce them in genuine calls):
+``digital_silence_runs`` and ``dc_step_track``.
+
+Not implemented: MP3 frame-grid (1152/576-sample) continuity analysis.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage, signal
+from scipy.linalg import solve_toeplitz
+
+from pipeline.decode import Audio, RecordingInfo, decode
+
+GRID_S = 0.01            # common time grid of all score tracks
+EDGE_S = 0.35            # first/last seconds ignored (encoder priming, fades)
+PEAK_GAP_S = 1.0         # at most one candidate per this many seconds
+MAX_ANALYSIS_RATE = 16000
+
+# Fused-score thresholds: the robust z at which each detector alone raises a flag.
+# Calibrated on the double-compressed clean controls of fixtures/tamper.py
+# (tests/test_splice.py keeps the margins).
+THRESHOLDS = {
+    "duration": 1.0,
+    "g711_grid": 4.0,
+    "noise_floor": 9.5,
+    "lpc_residual": 36.0,
+    "broadband": 7.5,
+    "enf": 4.5,
+}
+SUPPORT = ("digital_silence", "dc_step")
+
+
+# --------------------------------------------------------------------------- #
+# helpers
+# --------------------------------------------------------------------------- #
+def robust_z(values: np.ndarray, floor: float = 1e-9) -> np.ndarray:
+    """(v - median) / (1.4826 * MAD), the scale floored so flat tracks do not explode."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        return v
+    med = np.median(v)
+    mad = 1.4826 * np.median(np.abs(v - med))
+    return (v - med) / max(mad, floor, 1e-3 * np.std(v))
+
+
+def to_grid(values: np.ndarray, times: np.ndarray, n_grid: int) -> np.ndarray:
+    """Max-pool a (times, values) track onto the common GRID_S grid."""
+    out = np.full(n_grid, -np.inf)
+    idx = np.clip(np.round(times / GRID_S).astype(int), 0, n_grid - 1)
+    np.maximum.at(out, idx, values)
+    if np.isneginf(out).all():
+        return np.zeros(n_grid)
+    # fill cells without a sample by interpolation
+    have = np.flatnonzero(~np.isneginf(out))
+    return np.interp(np.arange(n_grid), have, out[have])
+
+
+def _frames(x: np.ndarray, size: int, hop: int) -> np.ndarray:
+    n = 1 + max(0, (x.size - size) // hop)
+    idx = np.arange(size)[None, :] + hop * np.arange(n)[:, None]
+    return x[idx]
+
+
+def _db(p: np.ndarray) -> np.ndarray:
+    return 10 * np.log10(np.maximum(p, 1e-12))
+
+
+# --------------------------------------------------------------------------- #
+# 1. container / codec integrity
+# --------------------------------------------------------------------------- #
+def duration_mismatch(declared_s: float, decoded_s: float, tolerance_s: float = 0.5,
+                      tolerance_rel: float = 0.02) -> float:
+    """Score (>= 1 flags) for a container duration that disagrees with the decoded length.
+
+    Parameters: `tolerance_s` absolute and `tolerance_rel` relative slack (MP3/AAC
+    encoder delay and padding, header estimates from the bit rate).
+    Catches: a file cut with a byte editor or re-muxed without fixing the header.
+    Misses: any edit done on decoded audio and re-encoded (the header is rewritten),
+    and it cannot say *where* the missing audio was (the flag is placed at the end).
+    """
+    if declared_s <= 0 or decoded_s <= 0:
+        return 0.0
+    slack = max(tolerance_s, tolerance_rel * max(declared_s, decoded_s))
+    return abs(declared_s - decoded_s) / slack
+
+
+def g711_tables() -> dict[str, np.ndarray]:
+    """Sorted sets of the 16-bit values a G.711 decoder can produce (ITU-T G.711, as ffmpeg decodes)."""
+    mu, al = [], []
+    for code in range(256):
+        u = ~code & 0xFF
+        t = (((u & 0x0F) << 3) + 0x84) << ((u & 0x70) >> 4)
+        mu.append(0x84 - t if u & 0x80 else t - 0x84)
+        a = code ^ 0x55
+        seg, t = (a & 0x70) >> 4, a & 0x0F
+        t = (t + t + 1 + 32) << (seg + 2) if seg else (t + t + 1) << 3
+        al.append(t if a & 0x80 else -t)
+    return {"mulaw": np.unique(mu), "alaw": np.unique(al)}
+
+
+def g711_grid_track(x: np.ndarray, sr: int, n_grid: int, min_on_grid: float = 0.97,
+                    window_s: float = 0.02) -> tuple[np.ndarray | None, dict]:
+    """Off-grid sample count per 20 ms window, when the file is G.711 audio stored as PCM.
+
+    Parameters: the recording counts as G.711-derived when at least `min_on_grid`
+    of its samples (at 8 kHz, as int16) are mu-law or A-law decoder outputs; the
+    track is the number of off-grid samples in each `window_s` window minus the
+    recording's median (so the score is roughly "extra off-grid samples"; a
+    threshold of 4 samples).
+    Catches: crossfades, gain changes, inserted audio from another source and any
+    resampling around one spot of a G.711 call archived as PCM/FLAC.
+    Misses: a pure hard cut of grid samples (every sample stays on the grid); files
+    re-encoded with a lossy codec (the grid is gone) or converted back to G.711.
+    """
+    if sr != 8000 or x.size < sr:
+        return None, {}
+    pcm = np.round(np.clip(x, -1, 1) * 32768).astype(np.int32)
+    best_law, best_on, best_mask = None, 0.0, None
+    for law, table in g711_tables().items():
+        pos = np.clip(np.searchsorted(table, pcm), 0, table.size - 1)
+        on = table[pos] == pcm
+        if on.mean() > best_on:
+            best_law, best_on, best_mask = law, float(on.mean()), on
+    info = {"law": best_law, "on_grid": round(best_on, 4)}
+    if best_on < min_on_grid:
+        return None, info
+    win = int(window_s * sr)
+    counts = np.convolve((~best_mask).astype(float), np.ones(win), "same")
+    base = np.median(counts)
+    cell = int(GRID_S * sr)
+    pooled = counts[: (counts.size // cell) * cell].reshape(-1, cell).max(axis=1) - base
+    track = np.zeros(n_grid)
+    track[: min(n_grid, pooled.size)] = pooled[:n_grid]
+    return track, info
+
+
+# --------------------------------------------------------------------------- #
+# 2. background noise / channel change point
+# --------------------------------------------------------------------------- #
+def noise_floor_track(x: np.ndarray, sr: int, n_grid: int, frame_s: float = 0.032,
+                      window_s: float = 1.5, step_s: float = 0.05, local_s: float = 0.8,
+                      noise_margin_db: float = 4.0, min_frames: int = 6, max_frames: int = 20,
+                      n_bands: int = 6, silence_db: float = -90.0, min_scale_db: float = 2.0,
+                      clamp_db: float = 20.0) -> np.ndarray:
+    """Robust z of the left/right difference of the per-band noise floor.
+
+    Parameters: `frame_s` STFT frames (Hann, half overlap) summed into `n_bands`
+    log-spaced bands between 150 Hz and 0.45*sr; at every `step_s` the floor of
+    each band is its `percentile` (minimum statistics, so speech frames do not
+    count) over `window_s` seconds left and right of the point; the distance is the
+    mean absolute band difference plus the spread of the differences across bands
+    (a change of spectral colour). Digitally silent frames (< `silence_db`) are
+    left out, so recorder silence compression does not register, and band levels are
+    clamped `clamp_db` below their median (lossy codecs zero quiet bands).
+    Catches: audio inserted from another call, handset or line (different noise level
+    or colour), and cuts that join two parts of a call with different background.
+    Misses: inserted audio with the same noise as the host (from the same call),
+    changes shorter than about `window_s`/2, recordings without any audible noise
+    floor (all-digital silence between words).
+    """
+    size = int(frame_s * sr)
+    hop = size // 2
+    if x.size < size * 4:
+        return np.zeros(n_grid)
+    spec = np.abs(np.fft.rfft(_frames(x, size, hop) * np.hanning(size), axis=1)) ** 2
+    freqs = np.fft.rfftfreq(size, 1 / sr)
+    edges = np.geomspace(150, 0.45 * sr, n_bands + 1)
+    bands = np.stack([spec[:, (freqs >= lo) & (freqs < hi)].sum(axis=1)
+                      for lo, hi in zip(edges[:-1], edges[1:])], axis=1)
+    logb = _db(bands)
+    # lossy codecs zero quiet bands in some frames: clamp each band `clamp_db` below its median
+    logb = np.maximum(logb, np.median(logb, axis=0) - clamp_db)
+    total = _db(spec.sum(axis=1) / size)
+    # noise-only frames: within `noise_margin_db` of the local minimum level (+-`local_s`)
+    local_min = ndimage.minimum_filter1d(total, size=int(local_s / (hop / sr)) | 1, mode="nearest")
+    live = (total > silence_db) & (total <= local_min + noise_margin_db)
+    centres = (np.arange(logb.shape[0]) * hop + size / 2) / sr
+    half = int(window_s / (hop / sr))
+    times, values = [], []
+    for t in np.arange(window_s / 2, x.size / sr - window_s / 2, step_s):
+        k = int(np.searchsorted(centres, t))
+        left = logb[max(0, k - half): k][live[max(0, k - half): k]][-max_frames:]
+        right = logb[k: k + half][live[k: k + half]][:max_frames]
+        if len(left) < min_frames or len(right) < min_frames:
+            continue
+        diff = np.median(left, axis=0) - np.median(right, axis=0)
+        values.append(np.mean(np.abs(diff)) + np.std(diff))
+        times.append(t)
+    if len(values) < 10:
+        return np.zeros(n_grid)
+    return to_grid(robust_z(np.array(values), floor=min_scale_db), np.array(times), n_grid)
+
+
+# --------------------------------------------------------------------------- #
+# 3. local waveform / spectral discontinuity
+# --------------------------------------------------------------------------- #
+def lpc_residual_track(x: np.ndarray, sr: int, n_grid: int, order: int = 3, frame_s: float = 0.032,
+                       kernel: int = 7, energy_db: float = -60.0) -> np.ndarray:
+    """Robust z of the largest impulsive LPC-residual sample per 10 ms cell.
+
+    The idea of Essentia's DiscontinuityDetector, reimplemented: a low-order
+    (`order`) LPC model per `frame_s` frame predicts the waveform; a discontinuity
+    leaves an isolated spike in the prediction error, which survives subtracting a
+    `kernel`-sample running median of the error while smooth (voiced) error does
+    not. Each spike is divided by the frame's robust error scale; frames quieter
+    than `energy_db` dBFS are skipped.
+    Catches: hard cuts inside speech or tone where the waveform jumps, clicks of
+    butt-spliced edits, dropped codec frames in PCM/G.711.
+    Misses: cuts at zero crossings or in silence, crossfaded edits, and much of
+    a hard cut once a lossy codec (GSM, low-rate MP3) has smoothed the waveform;
+    plosive bursts can look similar (hence the high threshold).
+    """
+    size = int(frame_s * sr)
+    n = x.size // size
+    if n < 4:
+        return np.zeros(n_grid)
+    fr = x[: n * size].reshape(n, size).astype(np.float64)
+    win = np.hanning(size)
+    err = np.zeros(n * size)
+    for i in range(n):
+        f = fr[i] * win
+        r = np.correlate(f, f, "full")[size - 1: size + order]
+        if r[0] <= 1e-10:
+            continue
+        r[0] *= 1.0001
+        a = np.concatenate([[1.0], -solve_toeplitz(r[:order], r[1: order + 1])])
+        start = i * size
+        ctx = x[max(0, start - order): start + size].astype(np.float64)
+        e = signal.lfilter(a, 1.0, ctx)[-size:]
+        err[start: start + size] = e
+    spike = np.abs(err - ndimage.median_filter(err, size=kernel))
+    blocks = spike.reshape(n, size)
+    scale = np.maximum.reduce([np.median(blocks, axis=1) * 1.4826,
+                               0.2 * np.sqrt(np.mean(blocks ** 2, axis=1)), np.full(n, 1e-4)])
+    level = _db(np.mean(fr ** 2, axis=1))
+    norm = spike.reshape(n, size) / scale[:, None]
+    norm[level < energy_db] = 0
+    cell = int(GRID_S * sr)
+    flat = norm.ravel()
+    m = flat.size // cell
+    pooled = flat[: m * cell].reshape(m, cell).max(axis=1)
+    track = np.zeros(n_grid)
+    track[: min(m, n_grid)] = robust_z(pooled)[:n_grid]
+    return track
+
+
+def broadband_track(x: np.ndarray, sr: int, n_grid: int, frame_s: float = 0.004,
+                    context_s: float = 0.06, low_hz: float = 1000.0, high_frac: float = 0.45,
+                    n_bands: int = 3, energy_db: float = -65.0) -> np.ndarray:
+    """Robust z of a one-frame broadband energy burst in short STFT frames.
+
+    Parameters: `frame_s` (4 ms) Hann frames with half overlap; energy in `n_bands`
+    bands between `low_hz` and `high_frac`*sr; each band's log energy minus its
+    running median over +-`context_s`; the burst is the *smallest* excess over the
+    bands (a click raises all bands at once, a fricative or a vowel onset raises
+    only some) and it must fall back within a few frames.
+    Catches: hard cuts in speech and butt-spliced inserts (spectral leakage of the
+    waveform jump), also after G.711 and moderate MP3.
+    Misses: crossfaded cuts, cuts in silence or at low amplitude, edits smeared by
+    GSM; plosive bursts are the main source of false alarms.
+    """
+    size = max(16, int(frame_s * sr))
+    hop = size // 2
+    if x.size < size * 50:
+        return np.zeros(n_grid)
+    spec = np.abs(np.fft.rfft(_frames(x, size, hop) * np.hanning(size), axis=1)) ** 2
+    freqs = np.fft.rfftfreq(size, 1 / sr)
+    edges = np.geomspace(low_hz, high_frac * sr, n_bands + 1)
+    cols = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (freqs >= lo) & (freqs < hi)
+        if not sel.any():
+            sel = np.abs(freqs - (lo + hi) / 2) == np.min(np.abs(freqs - (lo + hi) / 2))
+        cols.append(_db(spec[:, sel].sum(axis=1)))
+    logb = np.stack(cols, axis=1)
+    ctx = max(3, int(context_s / (hop / sr)))
+    med = ndimage.median_filter(logb, size=(2 * ctx + 1, 1), mode="nearest")
+    excess = (logb - med).min(axis=1)
+    # transient: the excess must not persist (a fricative/vowel stays high for > 20 ms)
+    persist = ndimage.minimum_filter1d(excess, size=max(3, int(0.02 / (hop / sr))), mode="nearest")
+    burst = excess - np.maximum(persist, 0)
+    total = _db(spec.sum(axis=1) / size)
+    burst[total < energy_db] = 0
+    times = (np.arange(burst.size) * hop + size / 2) / sr
+    return to_grid(robust_z(burst), times, n_grid)
+
+
+# --------------------------------------------------------------------------- #
+# 4. mains hum (ENF)
+# --------------------------------------------------------------------------- #
+def hum_presence(x: np.ndarray, sr: int, min_snr_db: float = 12.0, max_harmonic: int = 7,
+                 resolution_hz: float = 0.25) -> dict:
+    """Find 50/60 Hz hum: harmonics whose narrow peak stands `min_snr_db` above their neighbourhood.
+
+    Returns {"base": 50|60|None, "harmonics": [(freq, snr_db), ...] best first}.
+    """
+    nper = min(x.size, int(sr / resolution_hz))
+    if nper < sr:
+        return {"base": None, "harmonics": []}
+    f, p = signal.welch(x, sr, nperseg=nper, noverlap=nper // 2)
+    best: dict = {"base": None, "harmonics": []}
+    for base in (50.0, 60.0):
+        found = []
+        for k in range(1, max_harmonic + 1):
+            fk = base * k
+            if fk > 0.45 * sr:
+                break
+            peak = p[np.abs(f - fk) <= 0.6].max()
+            ring = p[(np.abs(f - fk) >= 2.0) & (np.abs(f - fk) <= 6.0)]
+            snr = float(_db(peak) - _db(np.median(ring)))
+            if snr >= min_snr_db:
+                found.append((fk, round(snr, 1)))
+        if sum(s for _, s in found) > sum(s for _, s in best["harmonics"]):
+            best = {"base": base, "harmonics": sorted(found, key=lambda h: -h[1])}
+    return best
+
+
+def enf_phase_track(x: np.ndarray, sr: int, freq: float, n_grid: int, bandwidth_hz: float = 4.0,
+                    trend_s: float = 0.6, step_window_s: float = 0.2) -> np.ndarray:
+    """Robust z of the phase step of one hum harmonic at `freq`.
+
+    Complex demodulation at `freq`, zero-phase Butterworth low-pass (`bandwidth_hz`),
+    decimation to 100 Hz; the frame-to-frame phase advance minus its running median
+    over `trend_s` (the slow ENF wander) is summed over `step_window_s`, so a phase
+    jump (a cut: 2*pi*f*L mod 2*pi) shows as one peak even when a crossfade smears it.
+    The hum amplitude dip of a crossfade between out-of-phase hum adds to the score.
+    """
+    n = np.arange(x.size)
+    base = x.astype(np.float64) * np.exp(-2j * np.pi * freq * n / sr)
+    sos = signal.butter(4, bandwidth_hz, fs=sr, output="sos")
+    z = signal.sosfiltfilt(sos, base.real) + 1j * signal.sosfiltfilt(sos, base.imag)
+    dec = int(sr * GRID_S)
+    z = z[::dec]
+    if z.size < 50:
+        return np.zeros(n_grid)
+    dphi = np.angle(z[1:] * np.conj(z[:-1]))
+    trend = ndimage.median_filter(dphi, size=int(trend_s / GRID_S) | 1, mode="nearest")
+    w = int(step_window_s / GRID_S) | 1
+    step = np.abs(np.convolve(dphi - trend, np.ones(w), "same"))
+    amp = np.abs(z)
+    ref = ndimage.median_filter(amp, size=int(2.0 / GRID_S) | 1, mode="nearest") + 1e-12
+    dip = np.clip(1 - ndimage.minimum_filter1d(amp / ref, w, mode="nearest"), 0, 1)
+    v = np.concatenate([[0.0], step]) + np.pi * dip
+    track = np.zeros(n_grid)
+    track[: min(n_grid, v.size)] = robust_z(v)[:n_grid]
+    return track
+
+
+def enf_track(x: np.ndarray, sr: int, n_grid: int, max_harmonics: int = 3) -> tuple[np.ndarray | None, dict]:
+    """Mains-hum phase discontinuity; None when `hum_presence` finds no hum.
+
+    Uses the `max_harmonics` strongest hum harmonics and takes, per grid cell, the
+    median of their z-scores when three are available (a real phase jump shows on
+    all harmonics, speech interference on one) or the minimum of two, or the one.
+    Catches: cuts anywhere (also in pauses, also crossfaded) in recordings with audible
+    mains hum; inserted audio recorded elsewhere (hum phase/frequency jumps).
+    Misses: recordings without hum (most digital VoIP calls), cuts whose length
+    is close to a whole number of hum periods on every harmonic used, hum
+    removed by the codec (GSM/AMR high-pass, telephone band).
+    """
+    presence = hum_presence(x, sr)
+    if presence["base"] is None:
+        return None, presence
+    tracks = [enf_phase_track(x, sr, f, n_grid) for f, _ in presence["harmonics"][:max_harmonics]]
+    stack = np.stack(tracks)
+    if len(tracks) >= 3:
+        track = np.median(stack, axis=0)
+    else:
+        track = stack.min(axis=0) if len(tracks) == 2 else stack[0]
+    return track, presence
+
+
+# --------------------------------------------------------------------------- #
+# supporting evidence
+# --------------------------------------------------------------------------- #
+def digital_silence_runs(x: np.ndarray, sr: int, min_s: float = 0.02) -> list[tuple[float, float]]:
+    """Runs of at least `min_s` of exactly constant samples (digital silence / dropout).
+
+    Supporting evidence only: silence compression and comfort-noise gaps make them in
+    genuine VoIP calls.
+    """
+    same = np.concatenate([[False], np.diff(x) == 0, [False]])
+    edges = np.diff(same.astype(np.int8))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    keep = (ends - starts) >= int(min_s * sr)
+    return [(round(s / sr, 3), round(e / sr, 3)) for s, e in zip(starts[keep], ends[keep])]
+
+
+def dc_step_track(x: np.ndarray, sr: int, n_grid: int, window_s: float = 0.5) -> np.ndarray:
+    """Robust z of the difference of the mean (DC offset) over `window_s` left and right.
+
+    Supporting evidence only: handsets and gain stages change DC offset in genuine calls.
+    """
+    cell = int(GRID_S * sr)
+    m = x.size // cell
+    means = x[: m * cell].reshape(m, cell).mean(axis=1)
+    w = max(2, int(window_s / GRID_S))
+    c = np.concatenate([[0.0], np.cumsum(means)])
+    idx = np.arange(m)
+    lo, hi = np.clip(idx - w, 0, m), np.clip(idx + w, 0, m)
+    left = (c[idx] - c[lo]) / np.maximum(idx - lo, 1)
+    right = (c[hi] - c[idx]) / np.maximum(hi - idx, 1)
+    track = np.zeros(n_grid)
+    track[: min(m, n_grid)] = robust_z(np.abs(left - right))[:n_grid]
+    return track
+
+
+# --------------------------------------------------------------------------- #
+# fusion
+# --------------------------------------------------------------------------- #
+def _analysis_audio(path: str, info: RecordingInfo, audio: Audio) -> tuple[np.ndarray, int]:
+    """Native-rate samples when the file is at most 16 kHz (G.711 grid needs them), else `audio`."""
+    native = info.sample_rate or audio.sample_rate
+    if native == audio.sample_rate or native > MAX_ANALYSIS_RATE or native < 8000:
+        return audio.samples, audio.sample_rate
+    try:
+        return decode(path, sample_rate=native, info=info).samples, native
+    except Exception:  # noqa: BLE001 - fall back to the pipeline's audio
+        return audio.samples, audio.sample_rate
+
+
+def score_tracks(samples: np.ndarray, sr: int) -> tuple[dict[str, np.ndarray], dict]:
+    """All primary and supporting tracks (robust z, per grid cell), max over channels."""
+    n_grid = int(samples.shape[1] / sr / GRID_S) + 1
+    tracks: dict[str, np.ndarray] = {}
+    context: dict = {}
+
+    def keep(name, track):
+        if track is not None:
+            tracks[name] = np.maximum(tracks[name], track) if name in tracks else track
+
+    for ch, x in enumerate(samples.astype(np.float64)):
+        grid, ginfo = g711_grid_track(x, sr, n_grid)
+        keep("g711_grid", grid)
+        keep("noise_floor", noise_floor_track(x, sr, n_grid))
+        keep("lpc_residual", lpc_residual_track(x, sr, n_grid))
+        keep("broadband", broadband_track(x, sr, n_grid))
+        enf, presence = enf_track(x, sr, n_grid)
+        keep("enf", enf)
+        keep("dc_step", dc_step_track(x, sr, n_grid))
+        silence = np.zeros(n_grid)
+        for s, e in digital_silence_runs(x, sr):
+            silence[int(s / GRID_S): int(e / GRID_S) + 1] = 1.0
+        keep("digital_silence", silence)
+        context[f"channel_{ch}"] = {"g711": ginfo, "hum": presence}
+    edge = int(EDGE_S / GRID_S)
+    for t in tracks.values():
+        t[:edge] = 0
+        t[max(0, n_grid - edge):] = 0
+    return tracks, context
+
+
+def fuse(tracks: dict[str, np.ndarray], thresholds: dict[str, float] = THRESHOLDS) -> np.ndarray:
+    """Fused score per grid cell: max over primary detectors of z / threshold (1.0 = flag)."""
+    primary = [np.clip(tracks[k], 0, None) / thresholds[k] for k in tracks if k in thresholds]
+    if not primary:
+        return np.zeros(next(iter(tracks.values())).size if tracks else 0)
+    fused = np.max(primary, axis=0)
+    # supporting evidence: a nudge (never more than 10 %) where a primary detector already leans
+    support = np.zeros_like(fused)
+    if "dc_step" in tracks:
+        support += 0.05 * (tracks["dc_step"] >= 6)
+    if "digital_silence" in tracks:
+        near = ndimage.maximum_filter1d(tracks["digital_silence"], int(0.2 / GRID_S) | 1)
+        support += 0.05 * (near > 0)
+    return fused + support * (fused >= 0.6)
+
+
+def pick_peaks(fused: np.ndarray, level: float = 1.0, gap_s: float = PEAK_GAP_S) -> list[int]:
+    """Grid indices of local maxima >= level, strongest first, at least gap_s apart."""
+    order = np.argsort(fused)[::-1]
+    chosen: list[int] = []
+    gap = int(gap_s / GRID_S)
+    for i in order:
+        if fused[i] < level:
+            break
+        if all(abs(i - j) >= gap for j in chosen):
+            chosen.append(int(i))
+    return sorted(chosen)
+
+
+def candidates(tracks: dict[str, np.ndarray], thresholds: dict[str, float] = THRESHOLDS,
+               level: float = 1.0) -> list[dict]:
+    """Splice candidates (fused score >= level) with the detectors that support each."""
+    fused = fuse(tracks, thresholds)
+    out = []
+    near = int(0.25 / GRID_S)
+    for i in pick_peaks(fused, level):
+        lo, hi = max(0, i - near), i + near + 1
+        evidence = {}
+        for name, track in tracks.items():
+            peak = float(track[lo:hi].max())
+            norm = peak / thresholds[name] if name in thresholds else None
+            evidence[name] = {"z": round(peak, 2)} | ({"score": round(norm, 3)} if norm is not None else {})
+        detectors = [n for n in thresholds if n in evidence and evidence[n]["score"] >= 1.0]
+        if not detectors:
+            detectors = [max((n for n in thresholds if n in evidence), key=lambda n: evidence[n]["score"])]
+        out.append({"time": round(i * GRID_S, 2), "score": round(float(fused[i]), 3),
+                    "detectors": detectors, "evidence": evidence})
+    return out
+
+
+def detect_splices(path: str, info: RecordingInfo, audio: Audio, speech: list | None = None) -> list[dict]:
+    """Splice candidates of one recording: [{"time", "score", "detectors", "evidence"}].
+
+    `time` is seconds from the start, `score` the fused score (>= 1.0; the margin
+    above 1 says how far the strongest detector went past its threshold).
+    `speech` (the VAD segments) is recorded in the evidence (inside/outside speech);
+    the detectors find non-speech frames themselves with minimum statistics.
+    """
+    samples, sr = _analysis_audio(path, info, audio)
+    tracks, context = score_tracks(np.atleast_2d(samples), sr)
+    found = candidates(tracks)
+    decoded_s = samples.shape[-1] / sr
+    dur = duration_mismatch(info.duration_s, decoded_s)
+    if dur >= THRESHOLDS["duration"]:
+        found.append({"time": round(min(info.duration_s, decoded_s), 2), "score": round(dur, 3),
+                      "detectors": ["duration"],
+                      "evidence": {"duration": {"declared_s": info.duration_s,
+                                                "decoded_s": round(decoded_s, 3), "score": round(dur, 3)}}})
+    for cand in found:
+        cand["evidence"]["in_speech"] = any(s.start <= cand["time"] <= s.end for s in speech or [])
+        cand["evidence"]["context"] = context
+    return sorted(found, key=lambda c: c["time"])
+
+
+def splice_flags(splices: list[dict]) -> list[dict]:
+    """One report flag per splice candidate (for human review, not proof of editing)."""
+    flags = []
+    for s in splices:
+        flags.append({"problem": "splice", "rule": None, "start": s["time"], "end": s["time"],
+                      "message": (f"possible edit at {s['time']:.2f} s (score {s['score']:.2f}; "
+                                  f"{', '.join(s['detectors'])}); listen before concluding")})
+    return flags

@@ -1,0 +1,200 @@
+"""Catalog and the scan's skip/reuse/resume logic, over hand-made records (no model, no match stage).
+
+`engine.analyse_all` is replaced by a fake that returns a hand-made record per
+recording and counts what it was asked to analyse, so these tests run in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from helpers_records import make_record, make_recording
+from pipeline import catalog, clips, engine, outputs
+
+
+@pytest.fixture
+def fake_analysis(monkeypatch):
+    """Replace the analysis with hand-made records; returns the list of files analysed."""
+    analysed: list[str] = []
+
+    def fake_analyse_all(recordings, options):
+        for rec in recordings:
+            analysed.append(rec.relative)
+            yield make_record(Path(rec.path), rec.relative, call_id="ignored")
+
+    monkeypatch.setattr(engine, "analyse_all", fake_analyse_all)
+    return analysed
+
+
+@pytest.fixture
+def archive(tmp_path) -> Path:
+    root = tmp_path / "archive"
+    (root / "sub").mkdir(parents=True)
+    make_recording(root / "a.wav", 12.0)
+    make_recording(root / "sub" / "b.wav", 13.0)
+    return root
+
+
+@pytest.fixture
+def phrases(tmp_path) -> Path:
+    folder = tmp_path / "phrases"
+    shutil.copytree(engine.DEFAULT_PHRASES_DIR, folder)
+    return folder
+
+
+def scan(archive: Path, out: Path, phrases: Path, **clip_args) -> engine.ScanStats:
+    stats = engine.ScanStats()
+    engine.scan([str(archive)], out, engine.ScanOptions(phrases_dir=str(phrases)),
+                clip_options=clips.ClipOptions(**clip_args), stats=stats)
+    return stats
+
+
+def report_lines(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "report.jsonl").read_text("utf-8").splitlines()]
+
+
+def test_catalog_roundtrip_and_wal(tmp_path):
+    record = {"file": "x.wav", "call_id": "x-1", "status": "ok", "flags": []}
+    fp = catalog.fingerprint({"model": "m", "meta": {}})
+    assert fp == catalog.fingerprint({"meta": {}, "model": "m"})
+    assert fp != catalog.fingerprint({"model": "other", "meta": {}})
+    with catalog.Catalog(tmp_path) as cat:
+        cat.store(record=record, analysis=record, source_path="/a/x.wav", sha256="s1", fp=fp, clip_key="wav",
+                  scan_id="scan1")
+        assert cat.lookup("s1", fp) == record
+        assert cat.lookup("s1", "other") is None and cat.lookup(None, fp) is None
+        assert cat.records() == [record]
+        assert cat.sources() == {"x-1": "/a/x.wav"}
+        cat.put_peaks("s1", 10, [[[0.0, 1.0]]])
+        assert cat.get_peaks("s1", 10) == [[[0.0, 1.0]]]
+    with catalog.Catalog(tmp_path, create=False) as cat:   # reopens, data kept
+        assert cat.file_row("x-1")["sha256"] == "s1"
+        assert cat.prune("scan2") == ["x-1"]
+        assert cat.records() == [] and cat.lookup("s1", fp) == record  # the analysis stays cached
+    mode = sqlite3.connect(tmp_path / catalog.FILENAME).execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+
+
+def test_catalog_refuses_a_missing_or_foreign_database(tmp_path):
+    with pytest.raises(catalog.CatalogDBError):
+        catalog.Catalog(tmp_path / "nowhere", create=False)
+    (tmp_path / catalog.FILENAME).write_bytes(b"not a database at all" * 100)
+    with pytest.raises(catalog.CatalogDBError):
+        catalog.Catalog(tmp_path)
+
+
+def test_rescan_of_unchanged_archive_analyses_nothing(tmp_path, archive, phrases, fake_analysis):
+    out = tmp_path / "out"
+    first = scan(archive, out, phrases)
+    assert (first.found, first.analysed, first.unchanged) == (2, 2, 0)
+    before = report_lines(out)
+    assert [r["file"] for r in before] == ["a.wav", "sub/b.wav"]
+    stamp = {p: p.stat().st_mtime_ns for p in (out / "calls").iterdir()}
+    second = scan(archive, out, phrases)
+    assert (second.analysed, second.unchanged, second.reused) == (0, 2, 0)
+    assert fake_analysis == ["a.wav", "sub/b.wav"]
+    assert report_lines(out) == before
+    assert {p: p.stat().st_mtime_ns for p in (out / "calls").iterdir()} == stamp  # call files untouched
+    assert "2 unchanged (skipped)" in second.line() and "0 analysed" in second.line()
+
+
+def test_changed_phrases_or_content_trigger_reanalysis(tmp_path, archive, phrases, fake_analysis):
+    out = tmp_path / "out"
+    scan(archive, out, phrases)
+    (phrases / "rules.yaml").write_text((phrases / "rules.yaml").read_text("utf-8") + "\n# edited\n", "utf-8")
+    assert scan(archive, out, phrases).analysed == 2
+    make_recording(archive / "a.wav", 9.0)   # new content, same name
+    stats = scan(archive, out, phrases)
+    assert (stats.analysed, stats.unchanged) == (1, 1)
+    assert fake_analysis[-1] == "a.wav"
+    assert report_lines(out)[0]["recording"]["duration_s"] == pytest.approx(9.0, abs=0.05)
+
+
+def test_copied_file_reuses_analysis_and_removed_file_leaves(tmp_path, archive, phrases, fake_analysis):
+    out = tmp_path / "out"
+    scan(archive, out, phrases)
+    shutil.copy(archive / "a.wav", archive / "copy_of_a.wav")
+    (archive / "sub" / "b.wav").unlink()
+    stats = scan(archive, out, phrases)
+    assert (stats.analysed, stats.reused, stats.unchanged, stats.removed) == (0, 1, 1, 1)
+    records = report_lines(out)
+    assert [r["file"] for r in records] == ["a.wav", "copy_of_a.wav"]
+    copy = records[1]
+    assert copy["call_id"].startswith("copy_of_a-")
+    assert all(a["clip"].startswith(f"clips/{copy['call_id']}/") for a in copy["annotations"])
+    assert all((out / a["clip"]).is_file() for a in copy["annotations"])
+    gone = [p.name for p in (out / "calls").iterdir() if p.name.startswith("b-")]
+    assert gone == [] and not [p for p in (out / "clips").iterdir() if p.name.startswith("b-")]
+
+
+def test_new_clip_settings_recut_without_reanalysis(tmp_path, archive, phrases, fake_analysis):
+    out = tmp_path / "out"
+    scan(archive, out, phrases)
+    stats = scan(archive, out, phrases, mode="none")
+    assert (stats.analysed, stats.reused) == (0, 2)
+    assert not (out / "clips" / report_lines(out)[0]["call_id"]).exists()
+    assert all("clip" not in a for r in report_lines(out) for a in r["annotations"])
+    stats = scan(archive, out, phrases, mode="wav", padding_s=1.0)
+    assert (stats.analysed, stats.reused) == (0, 2)
+    assert all((out / a["clip"]).is_file() for r in report_lines(out) for a in r["annotations"])
+
+
+def test_interrupted_scan_resumes_without_loss_or_duplicates(tmp_path, archive, phrases, monkeypatch):
+    """A crash after the first call's commit: the rerun analyses only the rest; stale temp files go."""
+    make_recording(archive / "c.wav", 11.0)
+    out = tmp_path / "out"
+    analysed: list[str] = []
+
+    def crashing(recordings, options):
+        for n, rec in enumerate(recordings):
+            if n == 1:
+                (out / "calls" / ".half.json.abcd.tmp").write_text("{", "utf-8")  # what kill -9 leaves
+                raise KeyboardInterrupt
+            analysed.append(rec.relative)
+            yield make_record(Path(rec.path), rec.relative)
+
+    monkeypatch.setattr(engine, "analyse_all", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        scan(archive, out, phrases)
+    assert not (out / "report.jsonl").exists()
+    assert len(engine.catalog_records(out)) == 1
+
+    def fine(recordings, options):
+        for rec in recordings:
+            analysed.append(rec.relative)
+            yield make_record(Path(rec.path), rec.relative)
+
+    monkeypatch.setattr(engine, "analyse_all", fine)
+    stats = scan(archive, out, phrases)
+    assert (stats.unchanged, stats.analysed, stats.stale_temp) == (1, 2, 1)
+    assert analysed == ["a.wav", "c.wav", "sub/b.wav"]
+    records = report_lines(out)
+    assert [r["file"] for r in records] == ["a.wav", "c.wav", "sub/b.wav"]
+    assert not list(out.rglob("*.tmp*"))
+
+
+def test_unreadable_file_becomes_error_record_without_the_model(tmp_path, phrases, monkeypatch):
+    root = tmp_path / "archive"
+    root.mkdir()
+    (root / "empty.wav").write_bytes(b"")
+    (root / "junk.mp3").write_bytes(b"this is not audio" * 50)
+
+    class NoModel(engine.Analyser):
+        def __init__(self, options):   # analysis without loading the model: only bad files here
+            self.options = options
+
+    monkeypatch.setattr(engine, "Analyser", NoModel)
+    out = tmp_path / "out"
+    scan(root, out, phrases)
+    records = report_lines(out)
+    assert [(r["file"], r["status"], r["error"]["code"]) for r in records] == [
+        ("empty.wav", "error", "empty"), ("junk.mp3", "error", "not_audio")]
+    stats = scan(root, out, phrases)
+    assert (stats.unchanged, stats.analysed) == (2, 0)   # known-bad content is not retried
+    assert "empty.wav,empty-" in (out / "report.csv").read_text("utf-8-sig")
+    assert outputs.parse_label_track((out / "calls" / f"{records[0]['call_id']}.labels.txt").read_text("utf-8")) == []

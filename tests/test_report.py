@@ -1,0 +1,198 @@
+"""Per-call annotation files, report.csv, report.html (rendered in headless chromium), `flags`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from helpers_records import make_record, make_recording
+from pipeline import catalog, clips, outputs, report
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+WAVE_RGB = (0x25, 0x63, 0xEB)
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium missing: `make system-deps`")
+
+
+# -- per-call files ------------------------------------------------------------------
+def test_label_track_parses_back_to_the_annotations(tmp_path):
+    record = make_record(make_recording(tmp_path / "a.wav", 12.0))
+    text = outputs.LabelTrackWriter().format(record)
+    assert text.splitlines()[0] == "0.500000\t2.800000\t营销电话标识"
+    rows = outputs.parse_label_track(text)
+    statements = [r for r in rows if not r[2].startswith("[问题]")]
+    assert statements == [(a["start"], a["end"], a["label"]) for a in record["annotations"]]
+    problems = [r for r in rows if r[2].startswith("[问题]")]
+    assert problems == [(3.2, 6.1, "[问题] 语速过快 风险告知"), (7.2, 7.2, "[问题] 疑似拼接")]
+
+
+@pytest.mark.parametrize("channels,speakers", [(1, ["通话", "通话", "通话"]), (2, ["坐席", "坐席", "客户"])])
+def test_webvtt_has_speakers_and_escapes_text(tmp_path, channels, speakers):
+    record = make_record(make_recording(tmp_path / "a.wav", 12.0, channels), channels=channels)
+    vtt = outputs.VttWriter().format(record)
+    assert vtt.startswith("WEBVTT\n\n1\n00:00:00.500 --> 00:00:02.800\n<v ")
+    assert re.findall(r"<v ([^>]+)>", vtt) == speakers
+    assert "好的&lt;知道&gt;了 &amp; 谢谢" in vtt
+    cues = re.findall(r"^(\d\d:\d\d:\d\d\.\d{3}) --> (\d\d:\d\d:\d\d\.\d{3})$", vtt, re.M)
+    assert cues == [("00:00:00.500", "00:00:02.800"), ("00:00:03.200", "00:00:06.100"),
+                    ("00:00:06.500", "00:00:08.000")]
+
+
+def test_annotation_sheet_and_write_call_files(tmp_path):
+    record = make_record(make_recording(tmp_path / "a.wav", 12.0))
+    sheet = outputs.SheetWriter().format(record).splitlines()
+    assert len(sheet) == 3 and sheet[0].endswith(" 营销电话标识") and sheet[1].endswith(" 风险告知")
+    assert outputs.format_sheet(record["annotations"]).splitlines()[2] == "00:00:09-00:00:12 风险告知"
+    paths = outputs.write_call_files(tmp_path / "out", record)
+    assert sorted(p.name for p in paths) == sorted(
+        f"call-1{s}" for s in (".json", ".labels.txt", ".vtt", ".sheet.txt"))
+    assert json.loads((tmp_path / "out" / "calls" / "call-1.json").read_text("utf-8")) == record
+    assert not list((tmp_path / "out").rglob("*.tmp"))
+
+
+# -- CSV, HTML -----------------------------------------------------------------------
+def test_csv_one_row_per_call(tmp_path):
+    record = make_record(make_recording(tmp_path / "a.wav", 12.0))
+    failed = {**make_record(tmp_path / "a.wav", "bad.mp3", call_id="bad-1"), "status": "error",
+              "error": {"code": "not_audio", "message": "x"}, "annotations": [], "flags": [], "call": None}
+    report.write_csv(tmp_path, [record, failed])
+    raw = (tmp_path / "report.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert rows[0] == {"file": "a.wav", "call_id": "call-1", "status": "ok", "error": "", "type": "marketing",
+                       "industry": "finance", "duration_s": str(record["recording"]["duration_s"]),
+                       "statements": "营销电话标识;风险告知",
+                       "flags": "too_fast:risk_warning;missing:qualification;splice:-"}
+    assert rows[1]["status"] == "error" and rows[1]["error"] == "not_audio" and rows[1]["type"] == ""
+
+
+def test_peak_envelope():
+    signal = np.zeros((2, 16000), dtype=np.float32)
+    signal[0, 8000:8100] = 0.5
+    signal[1, :] = -0.25
+    peaks = report.peak_envelope(signal, 800)
+    assert len(peaks) == 2 and all(len(c) == 800 for c in peaks)
+    assert max(p[1] for p in peaks[0]) == 0.5 and peaks[0][0] == [0.0, 0.0]
+    assert all(p == [-0.25, -0.25] for p in peaks[1])
+    short = report.peak_envelope(np.ones((1, 10), dtype=np.float32), 800)
+    assert len(short[0]) == 800 and short[0][-1] == [1.0, 1.0]
+
+
+def test_html_is_self_contained_and_escaped(tmp_path):
+    record = make_record(make_recording(tmp_path / "a.wav", 12.0))
+    record["file"] = "<script>alert(1)</script>.wav"
+    page = report.format_html([record], {"call-1": report.peak_envelope(np.ones((1, 100), np.float32), 50)})
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
+    for external in ("<link", "@import", "url(", 'src="http', 'href="http', "//fonts."):
+        assert external not in page
+    assert page.count("<polygon") == 1 and page.count('class="stmt"') == 3 and page.count('class="flag"') == 1
+    assert "疑似拼接" in page and "missing: qualification" in page
+
+
+def render(page: Path, png: Path, tmp_path: Path, size: str = "1280,2000") -> str:
+    """Screenshot `page` with headless chromium; returns its console messages (empty when clean)."""
+    proc = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+         f"--user-data-dir={tmp_path / 'chromium-profile'}", "--enable-logging=stderr", "--v=0",
+         f"--screenshot={png}", f"--window-size={size}", page.resolve().as_uri()],
+        capture_output=True, text=True, timeout=120)
+    assert png.is_file(), proc.stderr[-2000:]
+    return "\n".join(line for line in proc.stderr.splitlines() if ":CONSOLE" in line)
+
+
+def pixels(png: Path) -> np.ndarray:
+    """The screenshot as an (h, w, 3) uint8 array (decoded by ffmpeg, no imaging library needed)."""
+    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=width,height", "-of", "json",
+                            str(png)], capture_output=True, text=True, check=True)
+    size = json.loads(probe.stdout)["streams"][0]
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(png), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                         capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(size["height"], size["width"], 3)
+
+
+def wave_pixels(img: np.ndarray) -> int:
+    return int(np.all(np.abs(img.astype(int) - WAVE_RGB) <= 12, axis=2).sum())
+
+
+@needs_chromium
+def test_html_renders_with_waveform_in_chromium(tmp_path):
+    """Unit-sized: a hand-made flagged call, its clips and waveform, rendered without console errors."""
+    src = make_recording(tmp_path / "a.wav", 12.0, 2)
+    out = tmp_path / "out"
+    record = make_record(src, channels=2)
+    clips.cut_clips(record, str(src), out, clips.ClipOptions("wav"))
+    with catalog.Catalog(out) as cat:
+        cat.store(record=record, analysis=None, source_path=str(src), sha256=record["recording"]["sha256"],
+                  fp="x", clip_key="wav", scan_id="s")
+        report.write_reports(out, cat)
+    page = (out / "report.html").read_text("utf-8")
+    assert page.count("<audio") == 4 and 'src="clips/call-1/' in page
+    console = render(out / "report.html", tmp_path / "shot.png", tmp_path)
+    assert console == ""
+    assert wave_pixels(pixels(tmp_path / "shot.png")) > 2000
+
+
+@needs_chromium
+def test_fixture_report_renders_and_shows_waveforms(fixture_scan, tmp_path):
+    """End to end: the fixture archive's report.html; its screenshot is docs/report.png."""
+    out = fixture_scan["out"]
+    page = (out / "report.html").read_text("utf-8")
+    flagged = [r for r in fixture_scan["records"].values() if r["flags"]]
+    assert flagged and page.count("<polygon") >= len(flagged)
+    png = tmp_path / "report.png"
+    console = render(out / "report.html", png, tmp_path)
+    assert console == ""
+    img = pixels(png)
+    assert wave_pixels(img) > 5000, "no waveform drawn"
+    top = img[: img.shape[0] // 2]
+    assert wave_pixels(top) > 1000, "the first flagged call's waveform is not on the first screen"
+    docs = ROOT / "docs"
+    docs.mkdir(exist_ok=True)
+    shutil.copyfile(png, docs / "report.png")
+
+
+def test_report_and_flags_commands(fixture_scan, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(fixture_scan["out"], out)
+    (out / "report.html").unlink()
+    (out / "report.csv").unlink()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "report", str(out)], capture_output=True, text=True,
+                          cwd=ROOT, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "report.html").is_file() and (out / "report.csv").is_file()
+    assert (out / "report.jsonl").read_text("utf-8") == (fixture_scan["out"] / "report.jsonl").read_text("utf-8")
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "flags", str(out)], capture_output=True, text=True,
+                          cwd=ROOT, env=env)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    expected = [(r["file"], f["problem"], f["rule"] or "-") for r in fixture_scan["records"].values()
+                for f in r["flags"]]
+    assert sorted((ln.split("\t")[0], ln.split("\t")[2], ln.split("\t")[3]) for ln in lines) == sorted(expected)
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "flags", str(out), "--problem", "missing"],
+                          capture_output=True, text=True, cwd=ROOT, env=env)
+    assert all(line.split("\t")[2] == "missing" for line in proc.stdout.splitlines())
+    bad = subprocess.run([sys.executable, "-m", "pipeline", "flags", str(tmp_path / "nothing")],
+                         capture_output=True, text=True, cwd=ROOT, env=env)
+    assert bad.returncode == 2 and "no catalog" in bad.stderr
+
+
+def test_flagged_lines_filters():
+    record = {"file": "a.wav", "call_id": "a-1", "flags": [
+        {"problem": "late", "rule": "marketing_disclosure", "start": 35.2, "end": 38.0, "message": ""},
+        {"problem": "missing", "rule": "risk_warning", "start": None, "end": None, "message": ""}]}
+    assert report.flagged_lines([record]) == ["a.wav\ta-1\tlate\tmarketing_disclosure\t00:00:35-00:00:38",
+                                              "a.wav\ta-1\tmissing\trisk_warning\t-"]
+    assert report.flagged_lines([record], problem="missing") == ["a.wav\ta-1\tmissing\trisk_warning\t-"]
+    assert report.flagged_lines([record], rule="nope") == []
