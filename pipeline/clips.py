@@ -87,18 +87,23 @@ def clip_names(record: dict, ext: str) -> tuple[list[str], list[str]]:
     return notes, splices
 
 
-def cut_clips(record: dict, source_path: str, out_dir: Path, options: ClipOptions) -> dict:
+def cut_clips(record: dict, source_path: str, out_dir: Path, options: ClipOptions) -> list[str]:
     """Cut every clip of an ok record and set `clip` (relative to out_dir) on its items.
 
-    Clips of this call left over from earlier settings are removed. Returns the record.
+    Clips of this call left over from earlier settings are removed. A clip ffmpeg
+    cannot cut (the recording vanished, ...) gets `clip_error` instead of `clip`;
+    the messages are returned (empty when every clip was cut).
     """
+    failures: list[str] = []
+    for item in record.get("annotations", []) + record.get("splices", []):
+        item.pop("clip_error", None)
     folder = Path(out_dir) / "clips" / record["call_id"]
     if options.mode == "none" or record.get("status") != "ok" or not record.get("recording"):
         for item in record.get("annotations", []) + record.get("splices", []):
             item.pop("clip", None)
         if folder.exists():
             shutil.rmtree(folder, ignore_errors=True)
-        return record
+        return failures
     info = record["recording"]
     duration = float(info.get("duration_s") or 0.0)
     ext = ".wav" if options.mode == "wav" else (Path(source_path).suffix.lower() or ".wav")
@@ -116,14 +121,21 @@ def cut_clips(record: dict, source_path: str, out_dir: Path, options: ClipOption
         if end <= start:
             item.pop("clip", None)
             continue
-        target = folder / name
-        final = cut(source_path, target, start, end, options.mode, info)
+        try:
+            final = cut(source_path, folder / name, start, end, options.mode, info)
+        except InputError as exc:
+            item.pop("clip", None)
+            item["clip_error"] = exc.message
+            failures.append(f"{name}: {exc.message}")
+            continue
         written.add(final.name)
         item["clip"] = final.relative_to(out_dir).as_posix()
     for stale in folder.iterdir():
         if stale.name not in written:
             stale.unlink(missing_ok=True)
-    return record
+    if not written:
+        folder.rmdir()
+    return failures
 
 
 def cut(source: str, target: Path, start: float, end: float, mode: str, info: dict) -> Path:

@@ -9,7 +9,7 @@ which channel it heard something on.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import ffmpeg
 import numpy as np
@@ -21,7 +21,12 @@ SAMPLE_RATE = 16_000
 
 @dataclass
 class RecordingInfo:
-    """What the file says about itself; goes into the report's `recording` object."""
+    """What the file says about itself; goes into the report's `recording` object.
+
+    `duration_s` is the decoded length once `decode` has run; `declared_duration_s`
+    is what the container claims (ffprobe only estimates it for raw AMR or
+    headerless streams, and a mismatch can be a sign of editing).
+    """
 
     duration_s: float
     sample_rate: int
@@ -29,6 +34,7 @@ class RecordingInfo:
     codec: str
     container: str
     sha256: str
+    declared_duration_s: float
 
 
 @dataclass
@@ -73,6 +79,7 @@ def probe(path: str) -> RecordingInfo:
     duration = stream.get("duration") or meta.get("format", {}).get("duration") or 0.0
     return RecordingInfo(
         duration_s=round(float(duration), 3),
+        declared_duration_s=round(float(duration), 3),
         sample_rate=int(stream.get("sample_rate") or 0),
         channels=int(stream.get("channels") or 1),
         codec=stream.get("codec_name", "unknown"),
@@ -102,7 +109,8 @@ def decode(path: str, sample_rate: int = SAMPLE_RATE, info: RecordingInfo | None
     if samples.size < info.channels:
         raise InputError("decode_failed", "ffmpeg decoded no audio samples")
     samples = samples[: samples.size - samples.size % info.channels]
-    return Audio(samples.reshape(-1, info.channels).T.copy(), sample_rate, info)
+    decoded = replace(info, duration_s=round(samples.size / info.channels / sample_rate, 3))
+    return Audio(samples.reshape(-1, info.channels).T.copy(), sample_rate, decoded)
 
 
 def _file_size(path: str) -> int:

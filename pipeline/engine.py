@@ -123,6 +123,7 @@ class Analyser:
             info = decode.probe(rec.path)
             record["recording"] = asdict(info)
             audio = decode.decode(rec.path, info=info)
+            record["recording"] = asdict(audio.info)
             samples, rate = audio.samples, audio.sample_rate
             asr = {"language": self.options.language, "beam_size": self.options.beam_size}
             speech = vad.detect_speech(samples, rate, aggressiveness=self.options.vad_aggressiveness)
@@ -188,16 +189,23 @@ def analyse_all(recordings: list[Recording], options: ScanOptions) -> Iterator[d
 
 
 # -- fingerprint: what makes a cached analysis stale ------------------------------------
-ANALYSIS_MODULES = ("decode", "vad", "transcribe", "match", "rules", "splice", "delivery", "meta", "engine")
+# The stages' modules whole, and of this module only what analyses (not scan/report code),
+# so a change to the analysis re-analyses the archive and a change to the outputs does not.
+ANALYSIS_MODULES = ("decode", "vad", "transcribe", "match", "rules", "splice", "delivery", "meta", "errors")
 
 
-def _sha_of_files(paths: list[Path]) -> str:
-    digest = hashlib.sha256()
+def _sha_of_files(paths: list[Path], extra: str = "") -> str:
+    digest = hashlib.sha256(extra.encode("utf-8"))
     for path in paths:
         digest.update(path.name.encode("utf-8") + b"\0")
         digest.update(path.read_bytes() if path.is_file() else b"<missing>")
         digest.update(b"\0")
     return digest.hexdigest()[:16]
+
+
+def _analysis_source() -> str:
+    import inspect
+    return "".join(inspect.getsource(obj) for obj in (ScanOptions, empty_record, Analyser))
 
 
 def _model_identity(model: str | None) -> str:
@@ -217,7 +225,7 @@ def analysis_fingerprint(options: ScanOptions) -> dict:
     here = Path(__file__).resolve().parent
     phrases = Path(options.phrases_dir)
     return {
-        "code": _sha_of_files([here / f"{name}.py" for name in ANALYSIS_MODULES]),
+        "code": _sha_of_files([here / f"{name}.py" for name in ANALYSIS_MODULES], _analysis_source()),
         "model": _model_identity(options.model),
         "language": options.language,
         "beam_size": options.beam_size,
@@ -237,10 +245,12 @@ class ScanStats:
     analysed: int = 0       # decoded and transcribed
     removed: int = 0        # calls in the catalog no longer in the archive
     stale_temp: int = 0     # temporary files of an interrupted run, deleted
+    clip_failures: int = 0  # clips ffmpeg could not cut (retried by the next scan)
 
     def line(self) -> str:
         return (f"catalog: {self.found} found, {self.unchanged} unchanged (skipped), {self.reused} reused, "
-                f"{self.analysed} analysed, {self.removed} removed")
+                f"{self.analysed} analysed, {self.removed} removed"
+                + (f", {self.clip_failures} clips failed" if self.clip_failures else ""))
 
 
 @dataclass
@@ -291,12 +301,13 @@ def scan(paths: list[str], out_dir: Path, options: ScanOptions,
         def finish(pending: _Pending, analysis: dict) -> None:
             record = copy.deepcopy(analysis)
             record["file"], record["call_id"] = pending.rec.relative, pending.call_id
-            clips.cut_clips(record, pending.rec.path, out_dir, clip_options)
+            failures = clips.cut_clips(record, pending.rec.path, out_dir, clip_options)
+            stats.clip_failures += len(failures)
             outputs.write_call_files(out_dir, record)
             sha = (record.get("recording") or {}).get("sha256") or pending.sha256
             cat.store(record=record, analysis=analysis if _cacheable(analysis) else None,
                       source_path=str(Path(pending.rec.path).resolve()), sha256=sha, fp=pending.fp,
-                      clip_key=clip_key, scan_id=scan_id)
+                      clip_key=clip_key + (":incomplete" if failures else ""), scan_id=scan_id)
             if on_record:
                 on_record(record)
 

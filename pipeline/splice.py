@@ -43,10 +43,10 @@ MAX_ANALYSIS_RATE = 16000
 THRESHOLDS = {
     "duration": 1.0,
     "g711_grid": 4.0,
-    "noise_floor": 9.5,
-    "lpc_residual": 36.0,
-    "broadband": 7.5,
-    "enf": 4.5,
+    "noise_floor": 13.0,
+    "lpc_residual": 45.0,
+    "broadband": 8.0,
+    "enf": 9.0,
 }
 SUPPORT = ("digital_silence", "dc_step")
 

@@ -198,3 +198,20 @@ def test_unreadable_file_becomes_error_record_without_the_model(tmp_path, phrase
     assert (stats.unchanged, stats.analysed) == (2, 0)   # known-bad content is not retried
     assert "empty.wav,empty-" in (out / "report.csv").read_text("utf-8-sig")
     assert outputs.parse_label_track((out / "calls" / f"{records[0]['call_id']}.labels.txt").read_text("utf-8")) == []
+
+
+def test_failed_clips_are_cut_again_by_the_next_scan(tmp_path, archive, phrases, fake_analysis, monkeypatch):
+    out = tmp_path / "out"
+    real_cut = clips.cut
+
+    def failing_cut(*args, **kwargs):
+        raise clips.InputError("clip_failed", "disk full")
+
+    monkeypatch.setattr(clips, "cut", failing_cut)
+    stats = scan(archive, out, phrases)
+    assert stats.clip_failures == 8 and "8 clips failed" in stats.line()
+    assert all(a["clip_error"] == "disk full" for r in report_lines(out) for a in r["annotations"])
+    monkeypatch.setattr(clips, "cut", real_cut)
+    stats = scan(archive, out, phrases)
+    assert (stats.analysed, stats.reused, stats.clip_failures) == (0, 2, 0)
+    assert all("clip_error" not in a and (out / a["clip"]).is_file() for r in report_lines(out) for a in r["annotations"])

@@ -121,3 +121,13 @@ def test_fixture_scan_has_a_decodable_clip_per_annotation(fixture_scan):
             assert clips.decoded_duration(path) == pytest.approx(want, abs=0.1), path
             assert decodes(path), path
     assert not list(out.rglob("*.tmp*"))
+
+
+def test_a_clip_that_cannot_be_cut_is_reported_not_raised(tmp_path):
+    src = make_recording(tmp_path / "call.wav", 12.0)
+    record = make_record(src)
+    src.unlink()
+    failures = clips.cut_clips(record, str(src), tmp_path / "out", clips.ClipOptions("wav"))
+    assert len(failures) == 4
+    assert all("clip" not in a and a["clip_error"] for a in record["annotations"] + record["splices"])
+    assert not (tmp_path / "out" / "clips" / "call-1").exists()
