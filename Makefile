@@ -11,11 +11,14 @@ OUT    ?= out/demo
 
 install: system-deps $(VENV)/.installed $(MODEL)
 
-# Debian packages the tool and its tests call: ffmpeg/ffprobe for decoding and clips.
+# Debian packages the tool and its tests call: ffmpeg/ffprobe for decoding and clips;
+# chromium and a CJK font to render report.html in the tests (headless screenshot).
 system-deps:
-	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null && command -v chromium >/dev/null \
+	  && fc-list :lang=zh 2>/dev/null | grep -q . || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg >/dev/null; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    ffmpeg chromium fonts-noto-cjk >/dev/null; }
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

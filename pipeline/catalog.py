@@ -70,13 +70,17 @@ def fingerprint(parts: dict) -> str:
 
 
 class Catalog:
-    """The sqlite catalog of one output folder. Use as a context manager or call close()."""
+    """The sqlite catalog of one output folder. Use as a context manager or call close().
 
-    def __init__(self, out_dir: Path, create: bool = True):
+    `exclusive=True` (a scan) also takes DIR/catalog.lock, so two scans never write one folder.
+    """
+
+    def __init__(self, out_dir: Path, create: bool = True, exclusive: bool = False):
         self.path = Path(out_dir) / FILENAME
         if not create and not self.path.exists():
             raise CatalogDBError(f"{self.path}: no catalog here (run `callaudit scan ... --out {out_dir}` first)")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = _lock(self.path.with_name("catalog.lock")) if exclusive else None
         self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         try:
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -88,7 +92,7 @@ class Catalog:
             elif row[0] != SCHEMA_VERSION:
                 raise CatalogDBError(f"{self.path}: catalog schema {row[0]}, this callaudit reads {SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
-            self.db.close()
+            self.close()
             raise CatalogDBError(f"{self.path}: not a callaudit catalog: {exc}") from exc
 
     def __enter__(self) -> "Catalog":
@@ -99,6 +103,9 @@ class Catalog:
 
     def close(self) -> None:
         self.db.close()
+        if self._lock is not None:
+            self._lock.close()   # releases the lock
+            self._lock = None
 
     # -- analyses cache -------------------------------------------------------------
     def lookup(self, sha256: str | None, fp: str) -> dict | None:
@@ -188,3 +195,18 @@ class _Tx:
 
     def __exit__(self, exc_type, *_):
         self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _lock(path: Path):
+    """An exclusive lock on `path`, held while the returned file is open (none where fcntl is missing)."""
+    handle = open(path, "a+")
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock
+        return handle
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        handle.close()
+        raise CatalogDBError(f"{path.parent}: another scan is writing this folder") from exc
+    return handle

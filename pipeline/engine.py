@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from pipeline import decode, delivery, match, meta as meta_mod, outputs, rules, transcribe, vad
+from pipeline import decode, delivery, match, meta as meta_mod, outputs, rules, splice, transcribe, vad
 from pipeline.errors import InputError
 from pipeline import catalog as catalog_mod, clips, report  # noqa: E402  (deliverables stage)
 
@@ -127,9 +127,10 @@ class Analyser:
             samples, rate = audio.samples, audio.sample_rate
             asr = {"language": self.options.language, "beam_size": self.options.beam_size}
             speech = vad.detect_speech(samples, rate, aggressiveness=self.options.vad_aggressiveness)
-            segments = transcribe.transcribe_segments(self.model, samples, rate, speech, **asr)
             levels = delivery.reference_levels(samples, rate, speech)
-            segments = delivery.recover_quiet(self.model, samples, rate, speech, segments, levels, **asr)
+            boosted, speech, raised = delivery.boost_quiet(samples, rate, speech, levels)
+            segments = delivery.mark_recovered(
+                transcribe.transcribe_segments(self.model, boosted, rate, speech, **asr), raised)
             fast = delivery.fast_speech(samples, rate, speech, segments)
             record["segments"] = segments
             record["call"] = match.classify_call(segments, self.catalog, meta_row)
@@ -137,6 +138,8 @@ class Analyser:
                                                   delivery.segments_inside(fast, segments))
             record["annotations"], record["flags"] = delivery.assess(
                 annotations, flags, self.catalog, samples, rate, levels, fast)
+            record["splices"] = splice.detect_splices(rec.path, info, audio, speech)
+            record["flags"] += splice.splice_flags(record["splices"])
         except InputError as exc:
             record.update(status="error", error=exc.as_dict())
         except Exception as exc:  # a bug on one file must not stop an archive scan
@@ -290,13 +293,13 @@ def scan(paths: list[str], out_dir: Path, options: ScanOptions,
     stats = stats if stats is not None else ScanStats()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stats.stale_temp = outputs.remove_stale_temp(out_dir)
     recordings = discover(paths)
     stats.found = len(recordings)
     base = analysis_fingerprint(options)
     clip_key = clip_options.key()
     scan_id = uuid.uuid4().hex
-    with catalog_mod.Catalog(out_dir) as cat:
+    with catalog_mod.Catalog(out_dir, exclusive=True) as cat:
+        stats.stale_temp = outputs.remove_stale_temp(out_dir)
 
         def finish(pending: _Pending, analysis: dict) -> None:
             record = copy.deepcopy(analysis)
@@ -349,7 +352,7 @@ def scan(paths: list[str], out_dir: Path, options: ScanOptions,
 
 def regenerate_reports(out_dir: Path) -> list[dict]:
     """`callaudit report DIR`: report.jsonl/.csv/.html again from the catalog."""
-    with catalog_mod.Catalog(Path(out_dir), create=False) as cat:
+    with catalog_mod.Catalog(Path(out_dir), create=False, exclusive=True) as cat:
         return report.write_reports(Path(out_dir), cat)
 
 

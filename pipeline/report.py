@@ -154,8 +154,8 @@ def waveform_svg(record: dict, peaks: list | None, clip_ids: dict[int, str], wid
     info = record.get("recording") or {}
     duration = float(info.get("duration_s") or 0.0) or 1.0
     channels = max(1, len(peaks) if peaks else int(info.get("channels") or 1))
-    lane, top, axis = 90, 30, 18
-    height = top + lane * channels + axis
+    lane, top, band, axis = 90, 30, 28, 18   # statement labels above the lanes, flag labels below
+    height = top + lane * channels + band + axis
 
     def x(t: float) -> float:
         return round(min(max(t, 0.0), duration) / duration * width, 1)
@@ -193,6 +193,7 @@ def waveform_svg(record: dict, peaks: list | None, clip_ids: dict[int, str], wid
                      f'{_e(a.get("text"))}</title></rect>')
         parts.append(f'<text class="lt" x="{x(a["start"]) + 2}" y="{11 + 12 * (row % 2)}"{attr}>{_e(a.get("label"))}</text>')
         row += 1
+    row = 0
     for f in record.get("flags", []):
         if f.get("start") is None or f.get("problem") == "splice":
             continue
@@ -201,7 +202,9 @@ def waveform_svg(record: dict, peaks: list | None, clip_ids: dict[int, str], wid
         what = f"{outputs.PROBLEM_LABELS.get(f['problem'], f['problem'])} {labels.get(f.get('rule'), f.get('rule') or '')}"
         parts.append(f'<rect class="flag" x="{x(f["start"])}" y="{y0 + 1}" width="{max(x(end) - x(f["start"]), 2)}" '
                      f'height="{h - 2}"><title>{_e(what)} {_e(f.get("message"))}</title></rect>')
-        parts.append(f'<text class="lf" x="{x(f["start"]) + 2}" y="{top + lane * channels - 4}">{_e(what)}</text>')
+        parts.append(f'<text class="lf" x="{x(f["start"]) + 2}" y="{top + lane * channels + 11 + 12 * (row % 2)}">'
+                     f'{_e(what)}</text>')
+        row += 1
     for s in record.get("splices", []):
         parts.append(f'<line x1="{x(s["time"])}" x2="{x(s["time"])}" y1="{top}" y2="{top + lane * channels}" '
                      f'stroke="#cf222e" stroke-width="2" stroke-dasharray="5 3"/>')
@@ -271,6 +274,7 @@ def format_html(records: list[dict], peaks: dict[str, list | None], title: str =
         labels.update(outputs.rule_labels(r))
     problem_rows = "".join(f'<tr><td>{_e(p)} {_e(outputs.PROBLEM_LABELS.get(p, ""))}</td><td class="num">{n}</td>'
                            f'<td class="num">{calls_by_problem[p]}</td></tr>' for p, n in sorted(by_problem.items()))
+    labels.setdefault("-", "（无规则：拼接等）")
     rule_rows = "".join(f'<tr><td>{_e(rule)}</td><td>{_e(labels.get(rule, ""))}</td><td class="num">{found.get(rule, 0)}</td>'
                         f'<td class="num">{flagged_rule.get(rule, 0)}</td></tr>'
                         for rule in sorted(set(found) | set(flagged_rule), key=str))

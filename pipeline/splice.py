@@ -12,7 +12,8 @@ docstrings):
 
 * ``duration_mismatch``   container duration vs decoded sample count
 * ``g711_grid_track``     G.711 audio kept as PCM/FLAC: samples off the mu/A-law grid
-* ``noise_floor_track``   background-noise floor / channel colour change point
+* ``noise_floor_track``   background-noise floor / channel colour change point (slow, wide)
+* ``pause_step_track``    background step between the two halves of a pause (inserts)
 * ``lpc_residual_track``  LPC-residual impulses (waveform discontinuity)
 * ``broadband_track``     broadband energy burst in short STFT frames (hard cuts)
 * ``enf_track``           mains-hum phase discontinuity, only when hum is present
@@ -44,6 +45,7 @@ THRESHOLDS = {
     "duration": 1.0,
     "g711_grid": 4.0,
     "noise_floor": 13.0,
+    "pause_step": 4.0,        # dB, not a z-score (see pause_step_track)
     "lpc_residual": 45.0,
     "broadband": 8.0,
     "enf": 9.0,
@@ -212,6 +214,53 @@ def noise_floor_track(x: np.ndarray, sr: int, n_grid: int, frame_s: float = 0.03
     return to_grid(robust_z(np.array(values), floor=min_scale_db), np.array(times), n_grid)
 
 
+def pause_step_track(x: np.ndarray, sr: int, n_grid: int, frame_s: float = 0.02, side_s: float = 0.25,
+                     n_bands: int = 6, stationary_db: float = 6.0, above_floor_db: float = 16.0,
+                     silence_db: float = -90.0, clamp_db: float = 25.0) -> np.ndarray:
+    """Background step inside a pause: band-level difference (dB) of the `side_s` just left and right of t.
+
+    Parameters: `frame_s` Hann frames on the 10 ms grid, summed into `n_bands`
+    log-spaced bands between 150 Hz and 0.45*sr. A point is scored only when both
+    sides are stationary background (the 10th..90th percentile spread of each band's
+    level on that side, averaged over the bands, is at most `stationary_db`: speech
+    changes its spectrum from frame to frame, steady noise does not), i.e. the point lies in a pause
+    with at least `side_s` of pause on each side; and both sides lie within
+    `above_floor_db` of the recording's background level (10th percentile of the
+    live frame levels), so steady speech does not count as background; the value is the mean absolute
+    difference of the per-band median levels. Within one genuine pause that is a dB
+    or two; audio from another call, line or handset joined in a pause steps by
+    the difference of the two backgrounds. Digitally silent frames do not count as
+    stationary background; band levels are clamped `clamp_db` below their median.
+    Catches: inserts and cuts joined in pauses where the two sides' background
+    differs (level or colour), to within a frame.
+    Misses: joins inside speech or with less than `side_s` of pause on either side,
+    and joins between parts with the same background (a cut within one call).
+    """
+    size = int(frame_s * sr)
+    hop = int(GRID_S * sr)
+    side = int(side_s / GRID_S)
+    if x.size < size + hop * (2 * side + 4):
+        return np.zeros(n_grid)
+    spec = np.abs(np.fft.rfft(_frames(x, size, hop) * np.hanning(size), axis=1)) ** 2
+    freqs = np.fft.rfftfreq(size, 1 / sr)
+    edges = np.geomspace(150, 0.45 * sr, n_bands + 1)
+    logb = _db(np.stack([spec[:, (freqs >= lo) & (freqs < hi)].sum(axis=1)
+                         for lo, hi in zip(edges[:-1], edges[1:])], axis=1))
+    total = _db(spec.sum(axis=1) / size)
+    logb = np.maximum(logb, np.median(logb, axis=0) - clamp_db)
+    view_t = np.lib.stride_tricks.sliding_window_view(total, side)          # (n - side + 1, side)
+    view_b = np.lib.stride_tricks.sliding_window_view(logb, side, axis=0)   # (n - side + 1, bands, side)
+    lo_b, med, hi_b = np.percentile(view_b, [10, 50, 90], axis=2)
+    live = total > silence_db
+    floor = np.percentile(total[live], 10) if live.any() else silence_db
+    steady = ((hi_b - lo_b).mean(axis=1) <= stationary_db) & (view_t.min(axis=1) > silence_db) \
+        & (np.percentile(view_t, 90, axis=1) <= floor + above_floor_db)
+    k = np.arange(side, logb.shape[0] - side + 1)          # boundary before frame k
+    value = np.mean(np.abs(med[k - side] - med[k]), axis=1) * (steady[k - side] & steady[k])
+    times = (k * hop + (size - hop) / 2) / sr
+    return to_grid(value, times, n_grid)
+
+
 # --------------------------------------------------------------------------- #
 # 3. local waveform / spectral discontinuity
 # --------------------------------------------------------------------------- #
@@ -345,6 +394,7 @@ def enf_phase_track(x: np.ndarray, sr: int, freq: float, n_grid: int, bandwidth_
     over `trend_s` (the slow ENF wander) is summed over `step_window_s`, so a phase
     jump (a cut: 2*pi*f*L mod 2*pi) shows as one peak even when a crossfade smears it.
     The hum amplitude dip of a crossfade between out-of-phase hum adds to the score.
+    The first and last `trend_s` seconds (filter settling) are not scored.
     """
     n = np.arange(x.size)
     base = x.astype(np.float64) * np.exp(-2j * np.pi * freq * n / sr)
@@ -362,8 +412,13 @@ def enf_phase_track(x: np.ndarray, sr: int, freq: float, n_grid: int, bandwidth_
     ref = ndimage.median_filter(amp, size=int(2.0 / GRID_S) | 1, mode="nearest") + 1e-12
     dip = np.clip(1 - ndimage.minimum_filter1d(amp / ref, w, mode="nearest"), 0, 1)
     v = np.concatenate([[0.0], step]) + np.pi * dip
+    z_v = robust_z(v)
+    # the first/last `trend_s` are filter settling (filtfilt start-up, a one-sided trend): no opinion
+    settle = int(trend_s / GRID_S)
+    z_v[:settle] = 0
+    z_v[max(0, z_v.size - settle):] = 0
     track = np.zeros(n_grid)
-    track[: min(n_grid, v.size)] = robust_z(v)[:n_grid]
+    track[: min(n_grid, z_v.size)] = z_v[:n_grid]
     return track
 
 
@@ -454,6 +509,7 @@ def score_tracks(samples: np.ndarray, sr: int) -> tuple[dict[str, np.ndarray], d
         grid, ginfo = g711_grid_track(x, sr, n_grid)
         keep("g711_grid", grid)
         keep("noise_floor", noise_floor_track(x, sr, n_grid))
+        keep("pause_step", pause_step_track(x, sr, n_grid))
         keep("lpc_residual", lpc_residual_track(x, sr, n_grid))
         keep("broadband", broadband_track(x, sr, n_grid))
         enf, presence = enf_track(x, sr, n_grid)

@@ -215,3 +215,13 @@ def test_failed_clips_are_cut_again_by_the_next_scan(tmp_path, archive, phrases,
     stats = scan(archive, out, phrases)
     assert (stats.analysed, stats.reused, stats.clip_failures) == (0, 2, 0)
     assert all("clip_error" not in a and (out / a["clip"]).is_file() for r in report_lines(out) for a in r["annotations"])
+
+
+def test_two_scans_cannot_write_one_folder(tmp_path, archive, phrases, fake_analysis):
+    out = tmp_path / "out"
+    with catalog.Catalog(out, exclusive=True):
+        with pytest.raises(catalog.CatalogDBError, match="another scan"):
+            scan(archive, out, phrases)
+        with catalog.Catalog(out) as reader:   # reading (flags) is fine meanwhile
+            assert reader.records() == []
+    assert scan(archive, out, phrases).analysed == 2
