@@ -128,6 +128,23 @@ def test_noise_floor_change_point():
     assert control.max() < S.THRESHOLDS["noise_floor"]
 
 
+def test_pause_step_at_insert_in_a_pause():
+    """Host pause in pink noise, then 'another line' (white noise 10 dB louder) from the pause's middle."""
+    sr = 8000
+    rng = np.random.default_rng(9)
+    syll = np.concatenate([tone(0.25, sr, k) * (k % 2) for k in range(24)])          # 6 s of bursts
+    pause = np.zeros(sr)                                                                # 1 s pause
+    x = np.concatenate([syll, pause, syll])
+    host = tamper.coloured_noise(x.size, "pink", rng) * 10 ** (-50 / 20)
+    donor = tamper.coloured_noise(x.size, "white", rng) * 10 ** (-40 / 20)
+    at = syll.size + sr // 2
+    y = x + np.where(np.arange(x.size) < at, host, donor)
+    track = no_edges(S.pause_step_track(y, sr, n_grid(y, sr)))
+    assert track.max() >= S.THRESHOLDS["pause_step"] and abs(peak_time(track) - at / sr) <= 0.05
+    control = no_edges(S.pause_step_track(x + host, sr, n_grid(x, sr)))
+    assert control.max() < 0.5 * S.THRESHOLDS["pause_step"]
+
+
 def test_broadband_burst_at_hard_cut():
     sr = 16000
     x = tone(6, sr)
@@ -212,7 +229,7 @@ def test_detect_splices_end_to_end(tmp_path):
 # --------------------------------------------------------------------------- #
 # Recall floors per edit type, from the measurement when the thresholds were set
 # with thresholds calibrated on these same 25 clean controls; raise them as detectors improve.
-RECALL_FLOORS = {"speech_cut": 0.15, "pause_cut": 0.45, "insert": 0.35}   # measured: 3/15, 8/15, 12/30
+RECALL_FLOORS = {"speech_cut": 0.15, "pause_cut": 0.45, "insert": 0.8}    # measured: 3/15, 8/15, 25/30
 
 
 @pytest.fixture(scope="module")
