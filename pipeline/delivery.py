@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline import vad
-from pipeline.match import clock
+from pipeline.outputs import clock
 from pipeline.rules import Catalog
 
 FRAME_S = 0.010  # loudness envelope hop: 10 ms resolves syllables up to ~15/s

@@ -11,7 +11,6 @@ still found, and the matched characters are mapped back to word timestamps.
 
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
 from dataclasses import dataclass, field, replace
@@ -22,6 +21,7 @@ import opencc
 from pypinyin import Style, lazy_pinyin
 from rapidfuzz.distance import Levenshtein
 
+from pipeline.outputs import clock
 from pipeline.rules import GAP_MARKERS, Catalog, Position, Rule
 
 HOMOPHONE_COST = 0.1       # same toneless pinyin, different character: Whisper's commonest error
@@ -367,20 +367,3 @@ def check_call(segments: list[dict], call: dict, catalog: Catalog, fast_segments
             flags.append(flag)
     annotations.sort(key=lambda a: (a["start"], a["end"], a["rule"]))
     return annotations, flags
-
-
-# --- annotation sheet ---------------------------------------------------------------------
-
-def clock(seconds: float, round_up: bool = False) -> str:
-    """HH:MM:SS, rounded down (or up), as regulators' annotation sheets write times."""
-    whole = math.ceil(seconds) if round_up else math.floor(seconds)
-    return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
-
-
-def annotation_sheet(annotations: list[dict]) -> str:
-    """One `HH:MM:SS-HH:MM:SS label` line per statement, in time order.
-
-    Start is rounded down and end up, so the printed range always covers the statement.
-    """
-    ordered = sorted(annotations, key=lambda a: (a["start"], a["end"]))
-    return "".join(f"{clock(a['start'])}-{clock(a['end'], round_up=True)} {a['label']}\n" for a in ordered)

@@ -8,6 +8,7 @@ file or the new one, never half of one.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -59,15 +60,25 @@ SPEAKER_MONO = "通话"
 PROBLEM_LABELS = {"missing": "缺失", "late": "过晚", "too_fast": "语速过快", "inaudible": "听不清", "splice": "疑似拼接"}
 
 
-def clock(seconds: float, millis: bool = False) -> str:
-    """00:01:15 (or 00:01:15.200 with millis), the times people read on sheets and in players."""
-    ms = max(0, int(round(float(seconds) * 1000)))
-    if not millis:
-        ms = (ms + 500) // 1000 * 1000
-    h, rest = divmod(ms, 3_600_000)
-    m, rest = divmod(rest, 60_000)
-    s, ms = divmod(rest, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}" if millis else f"{h:02d}:{m:02d}:{s:02d}"
+def clock(seconds: float, millis: bool = False, round_up: bool = False) -> str:
+    """00:01:15, or 00:01:15.200 with `millis`: the times people read on sheets and in players.
+
+    Whole seconds round down, or up with `round_up`, so a sheet's `start-end`
+    range always covers the statement.
+    """
+    if millis:
+        ms = max(0, int(round(float(seconds) * 1000)))
+        h, rest = divmod(ms, 3_600_000)
+        m, rest = divmod(rest, 60_000)
+        return f"{h:02d}:{m:02d}:{rest // 1000:02d}.{rest % 1000:03d}"
+    whole = max(0, math.ceil(seconds) if round_up else math.floor(seconds))
+    return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+def annotation_sheet(annotations: list[dict]) -> str:
+    """The plain annotation sheet: one `00:01:15-00:01:20 风险告知` line per statement, in time order."""
+    ordered = sorted(annotations, key=lambda a: (a["start"], a["end"]))
+    return "".join(f"{clock(a['start'])}-{clock(a['end'], round_up=True)} {a['label']}\n" for a in ordered)
 
 
 def rule_labels(record: dict) -> dict[str, str]:
@@ -149,28 +160,13 @@ class VttWriter(Writer):
         return "\n".join(cues)
 
 
-def format_sheet(annotations: list[dict]) -> str:
-    """The plain annotation sheet: `00:01:15-00:01:20 风险告知`, one line per statement."""
-    lines = [f"{clock(a['start'])}-{clock(a['end'])} {a.get('label') or a.get('rule')}"
-             for a in sorted(annotations, key=lambda a: (a["start"], a["end"]))]
-    return "".join(line + "\n" for line in lines)
-
-
 class SheetWriter(Writer):
-    """The plain annotation sheet (pipeline.match.annotation_sheet when it exists)."""
+    """The plain annotation sheet regulators ask for."""
 
     suffix = ".sheet.txt"
 
     def format(self, record: dict) -> str:
-        annotations = record.get("annotations", [])
-        try:
-            from pipeline.match import annotation_sheet
-        except ImportError:
-            return format_sheet(annotations)
-        sheet = annotation_sheet(annotations)
-        if not isinstance(sheet, str):
-            sheet = "\n".join(sheet)
-        return sheet if not sheet or sheet.endswith("\n") else sheet + "\n"
+        return annotation_sheet(record.get("annotations", []))
 
 
 CALL_WRITERS: tuple[Writer, ...] = (LabelTrackWriter(), VttWriter(), SheetWriter())

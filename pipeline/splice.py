@@ -22,7 +22,10 @@ Supporting evidence only (never raise a flag on their own, because VoIP comfort
 noise and recorder silence compression produce them in genuine calls):
 ``digital_silence_runs`` and ``dc_step_track``.
 
-Not implemented: MP3 frame-grid (1152/576-sample) continuity analysis.
+Not implemented: MP3 frame-grid (1152/576-sample) continuity analysis. Tried and
+dropped (no separation on the tamper set): a pitch-period continuity test for cuts
+inside voiced speech (the synthetic fixture speech has as many natural period
+breaks as the cuts make).
 """
 
 from __future__ import annotations
@@ -312,63 +315,6 @@ def lpc_residual_track(x: np.ndarray, sr: int, n_grid: int, order: int = 3, fram
     track = np.zeros(n_grid)
     track[: min(m, n_grid)] = robust_z(pooled)[:n_grid]
     return track
-
-
-def pitch_break_track(x: np.ndarray, sr: int, n_grid: int, f0_min: float = 70.0, f0_max: float = 400.0,
-                      hop_s: float = 0.005, min_voicing: float = 0.8, jitter: float = 0.03,
-                      energy_db: float = -40.0) -> np.ndarray:
-    """Break of the pitch-period continuity: voiced on both sides of t, but not across t.
-
-    Parameters: at every `hop_s`, for lags T of `f0_max`..`f0_min` Hz, the normalised
-    correlation of one period with the period before it is measured just left of t
-    (PL, the best T is the left pitch period TL), just right of t (PR, best T), and
-    across t (the first period after t against the last period before it, best lag
-    within +-`jitter` of TL). The value is min(PL, PR) - cross, counted only where
-    both sides are voiced (min(PL, PR) >= `min_voicing`) and the audio around t is
-    louder than `energy_db` dBFS. Audio above 8 kHz rate is analysed at 8 kHz.
-    In genuine speech a voiced stretch continues period to period (cross ~ PL); a
-    cut inside a voiced stretch joins two unrelated pitch phases and waveforms.
-    Catches: hard cuts inside voiced speech, whether or not the waveform jumps, also
-    after G.711 and moderate MP3 (the pitch structure survives the codec).
-    Misses: cuts in unvoiced sounds or silence, cuts whose length is close to a whole
-    number of pitch periods with the same vowel on both sides, crossfades longer
-    than a period, and codecs that blur the fine waveform (GSM at low level).
-    """
-    if sr > 8000:
-        x = signal.resample_poly(x, 8000, sr)
-        sr = 8000
-    lags = np.arange(int(sr / f0_max), int(sr / f0_min) + 1)
-    hop = int(hop_s * sr)
-    tmax = lags[-1]
-    pos = np.arange(2 * tmax, x.size - 2 * tmax, hop)
-    if pos.size < 10:
-        return np.zeros(n_grid)
-    x = x.astype(np.float64)
-    e = np.concatenate([[0.0], np.cumsum(x * x)])
-
-    def energy(a, b):
-        return e[b] - e[a]
-
-    left = np.empty((lags.size, pos.size))
-    right = np.empty_like(left)
-    cross = np.empty_like(left)
-    for i, T in enumerate(lags):
-        c = np.concatenate([np.zeros(T + 1), np.cumsum(x[T:] * x[:-T])])   # c[n] = sum_{m<n} x[m] x[m-T]
-
-        def corr(a, b):      # ncc of x[a:b] with x[a-T:b-T]
-            return (c[b] - c[a]) / np.sqrt(energy(a, b) * energy(a - T, b - T) + 1e-12)
-
-        left[i] = corr(pos - T, pos)
-        right[i] = corr(pos + T, pos + 2 * T)
-        cross[i] = corr(pos, pos + T)
-    il = np.argmax(left, axis=0)
-    pl, pr = left[il, np.arange(pos.size)], right.max(axis=0)
-    near = np.abs(lags[:, None] - lags[il][None, :]) <= np.maximum(1, jitter * lags[il][None, :])
-    pc = np.where(near, cross, -1.0).max(axis=0)
-    voiced = np.minimum(pl, pr)
-    level = _db((energy(pos - tmax, pos + tmax)) / (2 * tmax))
-    value = np.where((voiced >= min_voicing) & (level > energy_db), voiced - pc, 0.0)
-    return to_grid(value, pos / sr, n_grid)
 
 
 def broadband_track(x: np.ndarray, sr: int, n_grid: int, frame_s: float = 0.004,

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.match import annotation_sheet, check_call, classify_call, find_statements
+from pipeline.match import check_call, classify_call, find_statements
+from pipeline.outputs import annotation_sheet
 from pipeline.rules import load_catalog
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -52,7 +52,7 @@ def test_annotation_sheet_and_write_call_files(tmp_path):
     record = make_record(make_recording(tmp_path / "a.wav", 12.0))
     sheet = outputs.SheetWriter().format(record).splitlines()
     assert len(sheet) == 3 and sheet[0].endswith(" 营销电话标识") and sheet[1].endswith(" 风险告知")
-    assert outputs.format_sheet(record["annotations"]).splitlines()[2] == "00:00:09-00:00:12 风险告知"
+    assert outputs.annotation_sheet(record["annotations"]).splitlines()[2] == "00:00:09-00:00:12 风险告知"
     paths = outputs.write_call_files(tmp_path / "out", record)
     assert sorted(p.name for p in paths) == sorted(
         f"call-1{s}" for s in (".json", ".labels.txt", ".vtt", ".sheet.txt"))

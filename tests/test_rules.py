@@ -42,7 +42,7 @@ def test_shipped_catalog_loads_with_all_rules():
                                              "refund_policy"]
     assert catalog.rule("marketing_disclosure").position.within_first_s == 15
     assert catalog.rule("marketing_disclosure").delivery == {
-        "max_rate_cps": 6.5, "min_relative_level_db": -6.0, "min_snr_db": 10.0}
+        "max_rate_cps": 6.5, "min_relative_level_db": -12.0, "min_snr_db": 10.0}
     assert all(r.required and r.min_score == 72 for r in catalog.rules)
 
 
