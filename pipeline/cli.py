@@ -17,9 +17,10 @@ from tqdm import tqdm
 
 from pipeline import clips, engine, report
 from pipeline.catalog import CatalogDBError
+from pipeline.decode import MAX_DURATION_S
 from pipeline.meta import MetaError, load_meta
 from pipeline.models import ModelError
-from pipeline.rules import CatalogError
+from pipeline.rules import CatalogError, load_catalog
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
                       help="webrtcvad aggressiveness 0-3 (higher drops more noise)")
     scan.add_argument("--phrases", default=str(engine.DEFAULT_PHRASES_DIR),
                       help="folder of phrase-catalog YAML files")
+    scan.add_argument("--redact", action="store_true",
+                      help="mask phone, ID-card and bank-card numbers in transcripts and reports")
+    scan.add_argument("--max-duration", type=float, default=MAX_DURATION_S, metavar="S",
+                      help="refuse recordings longer than this (default 4 h), bounding memory")
+    scan.add_argument("--time-limit", type=float, default=300.0, metavar="S",
+                      help="per-file time allowance, plus 1 s per second of audio (default 300)")
+    scan.add_argument("--engine", choices=("local", "ray"), default="local",
+                      help="local: worker processes on this machine (default); ray: Ray actors, one model each")
+    scan.add_argument("--address", metavar="ADDR",
+                      help="with --engine ray: join this Ray cluster (HEAD:6379) instead of starting one locally")
     scan.add_argument("--clips", choices=clips.MODES, default="wav",
                       help="evidence clips per statement and splice: wav (default), source (the "
                            "recording's codec and container), none")
@@ -57,10 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_scan(args: argparse.Namespace) -> int:
+    os.umask(0o077)  # recordings are personal data: every output is owner-only (0700 / 0600)
+    load_catalog(args.phrases)  # a catalog error is a usage error: report it before any work
     options = engine.ScanOptions(
         model=args.model, language=args.language, beam_size=args.beam_size,
         vad_aggressiveness=args.vad_aggressiveness, phrases_dir=args.phrases,
         workers=max(1, args.workers), meta=load_meta(args.meta) if args.meta else {},
+        redact=args.redact, max_duration_s=args.max_duration, time_limit_s=args.time_limit,
+        engine=args.engine, address=args.address,
     )
     recordings = engine.discover(args.paths)
     if not recordings:

@@ -9,6 +9,7 @@ which channel it heard something on.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, replace
 
 import ffmpeg
@@ -51,7 +52,12 @@ class Audio:
 
 
 def file_sha256(path: str) -> str:
-    """Content hash: identifies a recording whatever its name (used to skip re-scans)."""
+    """Content hash: identifies a recording whatever its name (used to skip re-scans).
+
+    Only regular files are read: opening a FIFO named `x.wav` would block forever.
+    """
+    if not os.path.isfile(path):
+        raise InputError("unreadable", "not a regular file (missing, broken link, FIFO or device)")
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -59,13 +65,19 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def probe(path: str) -> RecordingInfo:
-    """Read codec, rate, channels and duration from the container, or raise InputError."""
+MIN_DURATION_S = 0.5  # shorter than one syllable pair: nothing to check
+MAX_DURATION_S = 4 * 3600.0  # longer recordings are refused rather than risk the batch's memory
+
+
+def probe(path: str, max_duration_s: float = MAX_DURATION_S) -> RecordingInfo:
+    """Read codec, rate, channels and duration from the container, or raise InputError.
+
+    Recordings declaring more than `max_duration_s` are refused.
+    """
     try:
-        size = _file_size(path)
-        if size == 0:
-            raise InputError("empty", "file is empty (0 bytes)")
         sha256 = file_sha256(path)
+        if _file_size(path) == 0:
+            raise InputError("empty", "file is empty (0 bytes)")
     except OSError as exc:
         raise InputError("unreadable", f"cannot read file: {exc.strerror or exc}") from exc
     try:
@@ -77,6 +89,9 @@ def probe(path: str) -> RecordingInfo:
         raise InputError("not_audio", "no audio stream in file")
     stream = audio_streams[0]
     duration = stream.get("duration") or meta.get("format", {}).get("duration") or 0.0
+    if float(duration) > max_duration_s:
+        raise InputError("too_long", f"declares {float(duration):.0f} s, over the limit of {max_duration_s:.0f} s "
+                                     "(raise it with --max-duration)")
     return RecordingInfo(
         duration_s=round(float(duration), 3),
         declared_duration_s=round(float(duration), 3),
@@ -88,18 +103,21 @@ def probe(path: str) -> RecordingInfo:
     )
 
 
-def decode(path: str, sample_rate: int = SAMPLE_RATE, info: RecordingInfo | None = None) -> Audio:
+def decode(path: str, sample_rate: int = SAMPLE_RATE, info: RecordingInfo | None = None,
+           max_duration_s: float = MAX_DURATION_S) -> Audio:
     """Decode the first audio stream, resampled to `sample_rate`, keeping channels apart.
 
-    Raises InputError('decode_failed') when ffmpeg fails or yields no samples, so one
-    broken file becomes an error record instead of stopping the batch.
+    Raises InputError('decode_failed') when ffmpeg fails or yields no samples, and
+    'too_short' under MIN_DURATION_S, so one broken file becomes an error record
+    instead of stopping the batch. Decoding stops at `max_duration_s` whatever the
+    header claims, which bounds memory.
     """
-    info = info or probe(path)
+    info = info or probe(path, max_duration_s)
     try:
         raw, _ = (
             ffmpeg.input(path)
             .output("pipe:", format="f32le", acodec="pcm_f32le", ar=sample_rate, ac=info.channels,
-                    map="0:a:0")
+                    map="0:a:0", t=max_duration_s)
             .global_args("-nostdin", "-v", "error")
             .run(capture_stdout=True, capture_stderr=True)
         )
@@ -109,6 +127,8 @@ def decode(path: str, sample_rate: int = SAMPLE_RATE, info: RecordingInfo | None
     if samples.size < info.channels:
         raise InputError("decode_failed", "ffmpeg decoded no audio samples")
     samples = samples[: samples.size - samples.size % info.channels]
+    if samples.size / info.channels / sample_rate < MIN_DURATION_S:
+        raise InputError("too_short", f"only {samples.size / info.channels / sample_rate:.2f} s of audio")
     decoded = replace(info, duration_s=round(samples.size / info.channels / sample_rate, 3))
     return Audio(samples.reshape(-1, info.channels).T.copy(), sample_rate, decoded)
 

@@ -12,11 +12,13 @@ the batch always goes on.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import os
 import re
 import shutil
+import signal
 import traceback
 import uuid
 from concurrent.futures import ProcessPoolExecutor
@@ -24,9 +26,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from pipeline import decode, delivery, match, meta as meta_mod, outputs, rules, splice, transcribe, vad
+from pipeline import catalog as catalog_mod
+from pipeline import clips, decode, delivery, match, outputs, redact, report, rules, splice, transcribe, vad
+from pipeline import meta as meta_mod
 from pipeline.errors import InputError
-from pipeline import catalog as catalog_mod, clips, report  # noqa: E402  (deliverables stage)
 
 AUDIO_EXTENSIONS = frozenset(
     ".wav .mp3 .m4a .aac .ogg .opus .oga .flac .amr .awb .gsm .au .wma .webm .mp4 .3gp .mka .aif .aiff".split()
@@ -46,6 +49,12 @@ class ScanOptions:
     workers: int = 1
     cpu_threads: int = 0
     meta: dict[str, dict] = field(default_factory=dict)
+    redact: bool = False
+    max_duration_s: float = decode.MAX_DURATION_S
+    time_limit_s: float = 300.0          # per file, plus `time_limit_per_audio_s` per second of audio
+    time_limit_per_audio_s: float = 1.0  # 1 s per audio second is ~5x the normal real-time factor
+    engine: str = "local"                # "local" (worker processes) or "ray" (pipeline.distributed)
+    address: str | None = None           # Ray cluster to join (HOST:6379); None starts a local instance
 
 
 @dataclass
@@ -116,30 +125,19 @@ class Analyser:
         self.model = transcribe.load_model(options.model, cpu_threads=options.cpu_threads)
 
     def analyse_file(self, rec: Recording) -> dict:
-        """Run every stage on one recording; any failure becomes an error record."""
+        """Run every stage on one recording; any failure becomes an error record.
+
+        A file that takes longer than its time limit (a fixed allowance plus one in
+        proportion to its duration) is abandoned with error code `timeout`.
+        """
         meta_row = meta_mod.lookup(self.options.meta, rec.relative)
         record = empty_record(rec, meta_row)
         try:
-            info = decode.probe(rec.path)
+            with time_limit(self.options.time_limit_s):
+                info = decode.probe(rec.path, self.options.max_duration_s)
             record["recording"] = asdict(info)
-            audio = decode.decode(rec.path, info=info)
-            record["recording"] = asdict(audio.info)
-            samples, rate = audio.samples, audio.sample_rate
-            asr = {"language": self.options.language, "beam_size": self.options.beam_size}
-            speech = vad.detect_speech(samples, rate, aggressiveness=self.options.vad_aggressiveness)
-            levels = delivery.reference_levels(samples, rate, speech)
-            boosted, speech, raised = delivery.boost_quiet(samples, rate, speech, levels)
-            segments = delivery.mark_recovered(
-                transcribe.transcribe_segments(self.model, boosted, rate, speech, **asr), raised)
-            fast = delivery.fast_speech(samples, rate, speech, segments)
-            record["segments"] = segments
-            record["call"] = match.classify_call(segments, self.catalog, meta_row)
-            annotations, flags = match.check_call(segments, record["call"], self.catalog,
-                                                  delivery.segments_inside(fast, segments))
-            record["annotations"], record["flags"] = delivery.assess(
-                annotations, flags, self.catalog, samples, rate, levels, fast)
-            record["splices"] = splice.detect_splices(rec.path, info, audio, speech)
-            record["flags"] += splice.splice_flags(record["splices"])
+            with time_limit(self.options.time_limit_s + self.options.time_limit_per_audio_s * info.duration_s):
+                self._run_stages(rec, info, record, meta_row)
         except InputError as exc:
             record.update(status="error", error=exc.as_dict())
         except Exception as exc:  # a bug on one file must not stop an archive scan
@@ -148,7 +146,47 @@ class Analyser:
                 "message": f"{type(exc).__name__}: {exc}",
                 "traceback": traceback.format_exc(limit=5),
             })
-        return record
+        return redact.redact_record(record) if self.options.redact else record
+
+    def _run_stages(self, rec: Recording, info: decode.RecordingInfo, record: dict, meta_row: dict | None) -> None:
+        """decode -> VAD -> (quiet boost) -> ASR -> classify -> match -> delivery -> splices, into `record`."""
+        audio = decode.decode(rec.path, info=info, max_duration_s=self.options.max_duration_s)
+        record["recording"] = asdict(audio.info)
+        samples, rate = audio.samples, audio.sample_rate
+        asr = {"language": self.options.language, "beam_size": self.options.beam_size}
+        speech = vad.detect_speech(samples, rate, aggressiveness=self.options.vad_aggressiveness)
+        levels = delivery.reference_levels(samples, rate, speech)
+        boosted, speech, raised = delivery.boost_quiet(samples, rate, speech, levels)
+        segments = delivery.mark_recovered(
+            transcribe.transcribe_segments(self.model, boosted, rate, speech, **asr), raised)
+        fast = delivery.fast_speech(samples, rate, speech, segments)
+        record["segments"] = segments
+        record["call"] = match.classify_call(segments, self.catalog, meta_row)
+        annotations, flags = match.check_call(segments, record["call"], self.catalog,
+                                              delivery.segments_inside(fast, segments))
+        record["annotations"], record["flags"] = delivery.assess(
+            annotations, flags, self.catalog, samples, rate, levels, fast)
+        record["splices"] = splice.detect_splices(rec.path, info, audio, speech)
+        record["flags"] += splice.splice_flags(record["splices"])
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise InputError('timeout') in this (main) thread after `seconds`.
+
+    SIGALRM interrupts between Python bytecodes: the ASR stage returns to Python
+    after every batch of windows, so a pathological file is stopped within one batch.
+    """
+    def expire(signum, frame):
+        raise InputError("timeout", f"analysis took longer than its limit of {seconds:.0f} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 _worker: Analyser | None = None
@@ -176,9 +214,18 @@ def _analyse_in_worker(rec: Recording) -> dict:
 
 
 def analyse_all(recordings: list[Recording], options: ScanOptions) -> Iterator[dict]:
-    """Yield one record per recording, in order; in-process when workers == 1. Nothing to do loads nothing."""
+    """Yield one record per recording, in order; in-process when workers == 1. Nothing to do loads nothing.
+
+    `options.engine == "ray"` runs the same analysis in Ray actors (pipeline.distributed).
+    """
     if not recordings:
         return
+    if options.engine == "ray":
+        from pipeline import distributed  # imports ray: only when asked for
+        yield from distributed.analyse_all_ray(recordings, options)
+        return
+    if options.engine != "local":
+        raise ValueError(f"unknown engine {options.engine!r} (local or ray)")
     if options.workers <= 1 or len(recordings) <= 1:
         analyser = Analyser(options)
         for rec in recordings:
@@ -233,6 +280,8 @@ def analysis_fingerprint(options: ScanOptions) -> dict:
         "language": options.language,
         "beam_size": options.beam_size,
         "vad_aggressiveness": options.vad_aggressiveness,
+        "redact": options.redact,
+        "max_duration_s": options.max_duration_s,
         "phrases": _sha_of_files(sorted(list(phrases.glob("*.yaml")) + list(phrases.glob("*.yml")))),
     }
 
@@ -265,8 +314,9 @@ class _Pending:
 
 
 def _cacheable(record: dict) -> bool:
-    """Errors caused by a bug or by reading the file may not recur: those are analysed again."""
-    return record["status"] == "ok" or (record.get("error") or {}).get("code") not in ("internal_error", "unreadable")
+    """Errors caused by a bug, by reading the file or by a busy machine may not recur: analysed again."""
+    return record["status"] == "ok" or (record.get("error") or {}).get("code") not in (
+        "internal_error", "unreadable", "timeout")
 
 
 def _files_complete(out_dir: Path, record: dict) -> bool:
@@ -321,8 +371,8 @@ def scan(paths: list[str], out_dir: Path, options: ScanOptions,
                                catalog_mod.fingerprint({**base, "meta": meta_row or {}}))
             try:
                 pending.sha256 = decode.file_sha256(rec.path)
-            except OSError:
-                pass
+            except (OSError, InputError):
+                pass  # analyse_file turns it into an error record
             row = cat.file_row(pending.call_id)
             if (row and pending.sha256 and row["sha256"] == pending.sha256 and row["fingerprint"] == pending.fp
                     and row["clip_key"] == clip_key and row["file"] == rec.relative
