@@ -107,6 +107,11 @@ def test_every_input_gets_its_outcome_and_the_scan_finishes(hostile_scan):
             assert record["error"]["message"]
 
 
+def without_clips(items: list[dict]) -> list[dict]:
+    """Clip paths name the call id, which differs between two scans of the same audio."""
+    return [{k: v for k, v in item.items() if k != "clip"} for item in items]
+
+
 def test_good_files_match_a_clean_scan(hostile_scan, fixture_scan):
     same_audio = {"service_call.wav": "service_call", "客户 投诉 录音（一）.wav": "service_call",
                   LONG_NAME: "service_call", "marketing_variant_disclosure.amr": "marketing_variant_disclosure",
@@ -114,7 +119,7 @@ def test_good_files_match_a_clean_scan(hostile_scan, fixture_scan):
     for name, stem in same_audio.items():
         got, clean = hostile_scan["records"][name], fixture_scan["records"][stem]
         for key in ("segments", "annotations", "splices"):
-            assert got[key] == clean[key], (name, key)
+            assert without_clips(got[key]) == without_clips(clean[key]), (name, key)
 
 
 def test_nothing_is_written_outside_the_output_folder(hostile_scan):
