@@ -85,10 +85,22 @@ def to_grid(values: np.ndarray, times: np.ndarray, n_grid: int) -> np.ndarray:
     return np.interp(np.arange(n_grid), have, out[have])
 
 
-def _frames(x: np.ndarray, size: int, hop: int) -> np.ndarray:
-    n = 1 + max(0, (x.size - size) // hop)
-    idx = np.arange(size)[None, :] + hop * np.arange(n)[:, None]
-    return x[idx]
+def _band_powers(x: np.ndarray, size: int, hop: int, masks: list[np.ndarray],
+                 block: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Power per frequency band (one boolean mask of rfft bins each) and in total, per Hann frame.
+
+    Frames are views into `x` and the spectrum is computed `block` frames at a time, so
+    memory stays bounded on hour-long recordings (a whole-file STFT of 4 ms frames
+    needs ~70 bytes per sample).
+    """
+    frames = np.lib.stride_tricks.sliding_window_view(x, size)[::hop]
+    window = np.hanning(size)
+    bands, total = np.empty((len(frames), len(masks))), np.empty(len(frames))
+    for start in range(0, len(frames), block):
+        spec = np.abs(np.fft.rfft(frames[start:start + block] * window, axis=1)) ** 2
+        bands[start:start + block] = np.stack([spec[:, m].sum(axis=1) for m in masks], axis=1)
+        total[start:start + block] = spec.sum(axis=1)
+    return bands, total
 
 
 def _db(p: np.ndarray) -> np.ndarray:
@@ -192,15 +204,14 @@ def noise_floor_track(x: np.ndarray, sr: int, n_grid: int, frame_s: float = 0.03
     hop = size // 2
     if x.size < size * 4:
         return np.zeros(n_grid)
-    spec = np.abs(np.fft.rfft(_frames(x, size, hop) * np.hanning(size), axis=1)) ** 2
     freqs = np.fft.rfftfreq(size, 1 / sr)
     edges = np.geomspace(150, 0.45 * sr, n_bands + 1)
-    bands = np.stack([spec[:, (freqs >= lo) & (freqs < hi)].sum(axis=1)
-                      for lo, hi in zip(edges[:-1], edges[1:])], axis=1)
+    bands, power = _band_powers(x, size, hop, [(freqs >= lo) & (freqs < hi)
+                                               for lo, hi in zip(edges[:-1], edges[1:])])
     logb = _db(bands)
     # lossy codecs zero quiet bands in some frames: clamp each band `clamp_db` below its median
     logb = np.maximum(logb, np.median(logb, axis=0) - clamp_db)
-    total = _db(spec.sum(axis=1) / size)
+    total = _db(power / size)
     # noise-only frames: within `noise_margin_db` of the local minimum level (+-`local_s`)
     local_min = ndimage.minimum_filter1d(total, size=int(local_s / (hop / sr)) | 1, mode="nearest")
     live = (total > silence_db) & (total <= local_min + noise_margin_db)
@@ -248,12 +259,11 @@ def pause_step_track(x: np.ndarray, sr: int, n_grid: int, frame_s: float = 0.02,
     side = int(side_s / GRID_S)
     if x.size < size + hop * (2 * side + 4):
         return np.zeros(n_grid)
-    spec = np.abs(np.fft.rfft(_frames(x, size, hop) * np.hanning(size), axis=1)) ** 2
     freqs = np.fft.rfftfreq(size, 1 / sr)
     edges = np.geomspace(150, 0.45 * sr, n_bands + 1)
-    logb = _db(np.stack([spec[:, (freqs >= lo) & (freqs < hi)].sum(axis=1)
-                         for lo, hi in zip(edges[:-1], edges[1:])], axis=1))
-    total = _db(spec.sum(axis=1) / size)
+    bands, power = _band_powers(x, size, hop, [(freqs >= lo) & (freqs < hi)
+                                               for lo, hi in zip(edges[:-1], edges[1:])])
+    logb, total = _db(bands), _db(power / size)
     logb = np.maximum(logb, np.median(logb, axis=0) - clamp_db)
     view_t = np.lib.stride_tricks.sliding_window_view(total, side)          # (n - side + 1, side)
     view_b = np.lib.stride_tricks.sliding_window_view(logb, side, axis=0)   # (n - side + 1, bands, side)
@@ -271,6 +281,28 @@ def pause_step_track(x: np.ndarray, sr: int, n_grid: int, frame_s: float = 0.02,
 # --------------------------------------------------------------------------- #
 # 3. local waveform / spectral discontinuity
 # --------------------------------------------------------------------------- #
+def _lpc(frames: np.ndarray, order: int) -> np.ndarray:
+    """LPC polynomials [1, a1..a_order] of each windowed frame (Levinson-Durbin, vectorised).
+
+    Frames with no energy get [1, 0, ...] (their residual is the signal itself, and
+    it is silent). The autocorrelation's zero lag is raised by 0.01 % for stability.
+    """
+    n, size = frames.shape
+    r = np.stack([(frames[:, : size - k] * frames[:, k:]).sum(axis=1) for k in range(order + 1)], axis=1)
+    live = r[:, 0] > 1e-10
+    r[:, 0] *= 1.0001
+    a = np.zeros((n, order + 1))
+    a[:, 0] = 1.0
+    err = np.where(live, r[:, 0], 1.0)
+    for i in range(1, order + 1):
+        acc = r[:, i] + sum(a[:, j] * r[:, i - j] for j in range(1, i))
+        k = np.where(live, -acc / err, 0.0)
+        a[:, 1:i] = a[:, 1:i] + k[:, None] * a[:, i - 1:0:-1]
+        a[:, i] = k
+        err = err * (1 - k ** 2)
+    return a
+
+
 def lpc_residual_track(x: np.ndarray, sr: int, n_grid: int, order: int = 3, frame_s: float = 0.032,
                        kernel: int = 7, energy_db: float = -60.0) -> np.ndarray:
     """Robust z of the largest impulsive LPC-residual sample per 10 ms cell.
@@ -292,19 +324,12 @@ def lpc_residual_track(x: np.ndarray, sr: int, n_grid: int, order: int = 3, fram
     if n < 4:
         return np.zeros(n_grid)
     fr = x[: n * size].reshape(n, size).astype(np.float64)
-    win = np.hanning(size)
-    err = np.zeros(n * size)
-    for i in range(n):
-        f = fr[i] * win
-        r = np.correlate(f, f, "full")[size - 1: size + order]
-        if r[0] <= 1e-10:
-            continue
-        r[0] *= 1.0001
-        a = np.concatenate([[1.0], -solve_toeplitz(r[:order], r[1: order + 1])])
-        start = i * size
-        ctx = x[max(0, start - order): start + size].astype(np.float64)
-        e = signal.lfilter(a, 1.0, ctx)[-size:]
-        err[start: start + size] = e
+    coeffs = _lpc(fr * np.hanning(size), order)
+    # e[t] = sum_k a_k x[t - k], each frame with its own coefficients (and the previous
+    # frame's last samples as history)
+    padded = np.concatenate([np.zeros(order), x[: n * size].astype(np.float64)])
+    err = sum(coeffs[:, k, None] * padded[order - k: order - k + n * size].reshape(n, size)
+              for k in range(order + 1)).ravel()
     spike = np.abs(err - ndimage.median_filter(err, size=kernel))
     blocks = spike.reshape(n, size)
     scale = np.maximum.reduce([np.median(blocks, axis=1) * 1.4826,
@@ -340,23 +365,23 @@ def broadband_track(x: np.ndarray, sr: int, n_grid: int, frame_s: float = 0.004,
     hop = size // 2
     if x.size < size * 50:
         return np.zeros(n_grid)
-    spec = np.abs(np.fft.rfft(_frames(x, size, hop) * np.hanning(size), axis=1)) ** 2
     freqs = np.fft.rfftfreq(size, 1 / sr)
     edges = np.geomspace(low_hz, high_frac * sr, n_bands + 1)
-    cols = []
+    masks = []
     for lo, hi in zip(edges[:-1], edges[1:]):
         sel = (freqs >= lo) & (freqs < hi)
         if not sel.any():
             sel = np.abs(freqs - (lo + hi) / 2) == np.min(np.abs(freqs - (lo + hi) / 2))
-        cols.append(_db(spec[:, sel].sum(axis=1)))
-    logb = np.stack(cols, axis=1)
+        masks.append(sel)
+    bands, power = _band_powers(x, size, hop, masks)
+    logb = _db(bands)
     ctx = max(3, int(context_s / (hop / sr)))
     med = ndimage.median_filter(logb, size=(2 * ctx + 1, 1), mode="nearest")
     excess = (logb - med).min(axis=1)
     # transient: the excess must not persist (a fricative/vowel stays high for > 20 ms)
     persist = ndimage.minimum_filter1d(excess, size=max(3, int(0.02 / (hop / sr))), mode="nearest")
     burst = excess - np.maximum(persist, 0)
-    total = _db(spec.sum(axis=1) / size)
+    total = _db(power / size)
     burst[total < energy_db] = 0
     times = (np.arange(burst.size) * hop + size / 2) / sr
     return to_grid(robust_z(burst), times, n_grid)
