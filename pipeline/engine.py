@@ -1,7 +1,8 @@
 """Engine: run the stages over every recording of a batch and collect the records.
 
 `analyse_file` is the whole per-recording pipeline (decode -> VAD -> ASR ->
-classification -> statement matching) and returns one output-contract record.
+classification -> statement matching -> delivery checks -> splice detection) and
+returns one output-contract record.
 `scan` finds the recordings, hashes each and looks it up in the output folder's
 catalog (pipeline.catalog), runs `analyse_file` only on the misses (in worker
 processes that each load the model once), cuts each call's clips and writes its

@@ -303,8 +303,25 @@ def _lpc(frames: np.ndarray, order: int) -> np.ndarray:
     return a
 
 
+def _lpc_spikes(x: np.ndarray, size: int, order: int, lo: int, hi: int, kernel: int) -> np.ndarray:
+    """|residual - running median| over frames lo..hi, each frame with its own LPC model.
+
+    e[t] = sum_k a_k x[t - k]; a frame's first samples take their history from the
+    previous frame, as when filtering the whole signal.
+    """
+    fr = x[lo * size: hi * size].reshape(hi - lo, size)
+    coeffs = _lpc(fr * np.hanning(size), order)
+    start = lo * size - order
+    history = x[max(0, start): lo * size]
+    padded = np.concatenate([np.zeros(order - history.size), history, x[lo * size: hi * size]])
+    length = (hi - lo) * size
+    err = sum(coeffs[:, k, None] * padded[order - k: order - k + length].reshape(hi - lo, size)
+              for k in range(order + 1)).ravel()
+    return np.abs(err - ndimage.median_filter(err, size=kernel))
+
+
 def lpc_residual_track(x: np.ndarray, sr: int, n_grid: int, order: int = 3, frame_s: float = 0.032,
-                       kernel: int = 7, energy_db: float = -60.0) -> np.ndarray:
+                       kernel: int = 7, energy_db: float = -60.0, block_frames: int = 4096) -> np.ndarray:
     """Robust z of the largest impulsive LPC-residual sample per 10 ms cell.
 
     The idea of Essentia's DiscontinuityDetector, reimplemented: a low-order
@@ -323,24 +340,21 @@ def lpc_residual_track(x: np.ndarray, sr: int, n_grid: int, order: int = 3, fram
     n = x.size // size
     if n < 4:
         return np.zeros(n_grid)
-    fr = x[: n * size].reshape(n, size).astype(np.float64)
-    coeffs = _lpc(fr * np.hanning(size), order)
-    # e[t] = sum_k a_k x[t - k], each frame with its own coefficients (and the previous
-    # frame's last samples as history)
-    padded = np.concatenate([np.zeros(order), x[: n * size].astype(np.float64)])
-    err = sum(coeffs[:, k, None] * padded[order - k: order - k + n * size].reshape(n, size)
-              for k in range(order + 1)).ravel()
-    spike = np.abs(err - ndimage.median_filter(err, size=kernel))
-    blocks = spike.reshape(n, size)
-    scale = np.maximum.reduce([np.median(blocks, axis=1) * 1.4826,
-                               0.2 * np.sqrt(np.mean(blocks ** 2, axis=1)), np.full(n, 1e-4)])
-    level = _db(np.mean(fr ** 2, axis=1))
-    norm = spike.reshape(n, size) / scale[:, None]
-    norm[level < energy_db] = 0
+    norm = np.empty(n * size, dtype=np.float32)
+    for b0 in range(0, n, block_frames):  # bounded memory on hour-long recordings
+        b1 = min(n, b0 + block_frames)
+        lo, hi = max(0, b0 - 1), min(n, b1 + 1)  # one frame of context for the median filter
+        spike = _lpc_spikes(x, size, order, lo, hi, kernel)
+        fr = x[lo * size: hi * size].reshape(hi - lo, size)
+        blocks = spike.reshape(hi - lo, size)
+        scale = np.maximum.reduce([np.median(blocks, axis=1) * 1.4826,
+                                   0.2 * np.sqrt(np.mean(blocks ** 2, axis=1)), np.full(hi - lo, 1e-4)])
+        part = blocks / scale[:, None]
+        part[_db(np.mean(fr ** 2, axis=1)) < energy_db] = 0
+        norm[b0 * size: b1 * size] = part[b0 - lo: b1 - lo].ravel()
     cell = int(GRID_S * sr)
-    flat = norm.ravel()
-    m = flat.size // cell
-    pooled = flat[: m * cell].reshape(m, cell).max(axis=1)
+    m = norm.size // cell
+    pooled = norm[: m * cell].reshape(m, cell).max(axis=1)
     track = np.zeros(n_grid)
     track[: min(m, n_grid)] = robust_z(pooled)[:n_grid]
     return track
@@ -537,7 +551,8 @@ def score_tracks(samples: np.ndarray, sr: int) -> tuple[dict[str, np.ndarray], d
         if track is not None:
             tracks[name] = np.maximum(tracks[name], track) if name in tracks else track
 
-    for ch, x in enumerate(samples.astype(np.float64)):
+    for ch, channel in enumerate(samples):
+        x = channel.astype(np.float64)
         grid, ginfo = g711_grid_track(x, sr, n_grid)
         keep("g711_grid", grid)
         keep("noise_floor", noise_floor_track(x, sr, n_grid))
