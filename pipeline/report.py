@@ -146,7 +146,9 @@ def _e(value) -> str:
 def _span(start, end) -> str:
     if start is None:
         return ""
-    return outputs.clock(start) if end is None or end == start else f"{outputs.clock(start)}–{outputs.clock(end)}"
+    if end is None or end == start:
+        return outputs.clock(start)
+    return f"{outputs.clock(start)}–{outputs.clock(end, round_up=True)}"  # the range covers the span
 
 
 def waveform_svg(record: dict, peaks: list | None, clip_ids: dict[int, str], width: int = 1000) -> str:
@@ -347,7 +349,7 @@ def flagged_lines(records: list[dict], problem: str | None = None, rule: str | N
             if (problem and f["problem"] != problem) or (rule and f.get("rule") != rule):
                 continue
             span = "-" if f.get("start") is None else \
-                f"{outputs.clock(f['start'])}-{outputs.clock(f['end'] if f.get('end') is not None else f['start'])}"
+                f"{outputs.clock(f['start'])}-{outputs.clock(f['end'] if f.get('end') is not None else f['start'], round_up=True)}"
             lines.append("\t".join([r["file"], r["call_id"], f["problem"], f.get("rule") or "-", span]))
     return lines
 
