@@ -69,13 +69,14 @@ MIN_DURATION_S = 0.5  # shorter than one syllable pair: nothing to check
 MAX_DURATION_S = 4 * 3600.0  # longer recordings are refused rather than risk the batch's memory
 
 
-def probe(path: str, max_duration_s: float = MAX_DURATION_S) -> RecordingInfo:
+def probe(path: str, max_duration_s: float = MAX_DURATION_S, sha256: str | None = None) -> RecordingInfo:
     """Read codec, rate, channels and duration from the container, or raise InputError.
 
-    Recordings declaring more than `max_duration_s` are refused.
+    Recordings declaring more than `max_duration_s` are refused. `sha256` is the
+    file's hash when the caller already has it (a scan hashes every file first).
     """
     try:
-        sha256 = file_sha256(path)
+        sha256 = sha256 or file_sha256(path)
         if _file_size(path) == 0:
             raise InputError("empty", "file is empty (0 bytes)")
     except OSError as exc:

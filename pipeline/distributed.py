@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import traceback
 from collections import deque
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -116,7 +116,7 @@ def analyse_all_ray(recordings: list[engine.Recording], options: engine.ScanOpti
                                         runtime_env=_actor_env(options)).remote(actor_options)
                   for _ in range(n_actors)]
         # Paths are resolved here: an actor's working directory is not the driver's.
-        todo = deque((i, engine.Recording(str(Path(rec.path).resolve()), rec.relative))
+        todo = deque((i, replace(rec, path=str(Path(rec.path).resolve())))
                      for i, rec in enumerate(recordings))
         running: dict = {}                      # ObjectRef -> (index, actor)
         done: dict[int, dict] = {}

@@ -23,7 +23,7 @@ import signal
 import traceback
 import uuid
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -64,6 +64,7 @@ class Recording:
 
     path: str
     relative: str
+    sha256: str | None = None  # when the scan already hashed the file, so probe need not again
 
 
 def discover(paths: list[str]) -> list[Recording]:
@@ -135,7 +136,7 @@ class Analyser:
         record = empty_record(rec, meta_row)
         try:
             with time_limit(self.options.time_limit_s):
-                info = decode.probe(rec.path, self.options.max_duration_s)
+                info = decode.probe(rec.path, self.options.max_duration_s, sha256=rec.sha256)
             record["recording"] = asdict(info)
             with time_limit(self.options.time_limit_s + self.options.time_limit_per_audio_s * info.duration_s):
                 self._run_stages(rec, info, record, meta_row)
@@ -390,7 +391,8 @@ def scan(paths: list[str], out_dir: Path, options: ScanOptions,
                 continue
             todo.append(pending)
 
-        for pending, analysis in zip(todo, analyse_all([p.rec for p in todo], options)):
+        hashed = [replace(p.rec, sha256=p.sha256) for p in todo]
+        for pending, analysis in zip(todo, analyse_all(hashed, options)):
             stats.analysed += 1
             finish(pending, analysis)
 
