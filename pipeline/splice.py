@@ -40,6 +40,7 @@ GRID_S = 0.01            # common time grid of all score tracks
 EDGE_S = 0.35            # first/last seconds ignored (encoder priming, fades)
 PEAK_GAP_S = 1.0         # at most one candidate per this many seconds
 MAX_ANALYSIS_RATE = 16000
+ENF_RATE = 1000           # hum analysis rate (hum harmonics used lie below 500 Hz)
 
 # Fused-score thresholds: the robust z at which each detector alone raises a flag.
 # Calibrated on the double-compressed clean controls of fixtures/tamper.py
@@ -49,7 +50,7 @@ THRESHOLDS = {
     "g711_grid": 4.0,
     "pause_step": 4.0,        # dB, not a z-score (see pause_step_track)
     "lpc_residual": 45.0,
-    "enf": 9.0,
+    "enf": 8.5,
 }
 # Supporting evidence only. Broadband bursts and the noise-floor change point were primary
 # detectors, but on the tamper set they found one splice (of 60) that the others missed,
@@ -235,7 +236,7 @@ def noise_floor_track(x: np.ndarray, sr: int, n_grid: int, frame_s: float = 0.03
 
 def pause_step_track(x: np.ndarray, sr: int, n_grid: int, frame_s: float = 0.02, side_s: float = 0.25,
                      n_bands: int = 6, stationary_db: float = 6.0, above_floor_db: float = 16.0,
-                     silence_db: float = -90.0, clamp_db: float = 25.0) -> np.ndarray:
+                     below_speech_db: float = 12.0, silence_db: float = -90.0, clamp_db: float = 25.0) -> np.ndarray:
     """Background step inside a pause: band-level difference (dB) of the `side_s` just left and right of t.
 
     Parameters: `frame_s` Hann frames on the 10 ms grid, summed into `n_bands`
@@ -245,7 +246,9 @@ def pause_step_track(x: np.ndarray, sr: int, n_grid: int, frame_s: float = 0.02,
     changes its spectrum from frame to frame, steady noise does not), i.e. the point lies in a pause
     with at least `side_s` of pause on each side; and both sides lie within
     `above_floor_db` of the recording's background level (10th percentile of the
-    live frame levels), so steady speech does not count as background; the value is the mean absolute
+    live frame levels) or `below_speech_db` under its speech level (90th percentile;
+    a louder line inserted into a quiet call), so steady speech does not count as
+    background; the value is the mean absolute
     difference of the per-band median levels. Within one genuine pause that is a dB
     or two; audio from another call, line or handset joined in a pause steps by
     the difference of the two backgrounds. Digitally silent frames do not count as
@@ -270,9 +273,10 @@ def pause_step_track(x: np.ndarray, sr: int, n_grid: int, frame_s: float = 0.02,
     view_b = np.lib.stride_tricks.sliding_window_view(logb, side, axis=0)   # (n - side + 1, bands, side)
     lo_b, med, hi_b = np.percentile(view_b, [10, 50, 90], axis=2)
     live = total > silence_db
-    floor = np.percentile(total[live], 10) if live.any() else silence_db
+    floor, speech = np.percentile(total[live], [10, 90]) if live.any() else (silence_db, silence_db)
+    loud = np.percentile(view_t, 90, axis=1)
     steady = ((hi_b - lo_b).mean(axis=1) <= stationary_db) & (view_t.min(axis=1) > silence_db) \
-        & (np.percentile(view_t, 90, axis=1) <= floor + above_floor_db)
+        & ((loud <= floor + above_floor_db) | (loud <= speech - below_speech_db))
     k = np.arange(side, logb.shape[0] - side + 1)          # boundary before frame k
     value = np.mean(np.abs(med[k - side] - med[k]), axis=1) * (steady[k - side] & steady[k])
     times = (k * hop + (size - hop) / 2) / sr
@@ -405,6 +409,19 @@ def broadband_track(x: np.ndarray, sr: int, n_grid: int, frame_s: float = 0.004,
 # --------------------------------------------------------------------------- #
 # 4. mains hum (ENF)
 # --------------------------------------------------------------------------- #
+def hum_band(x: np.ndarray, sr: int, rate: int = ENF_RATE) -> np.ndarray:
+    """The signal resampled to `rate` (1 kHz): everything the hum analysis needs, 1/8-1/16 of the samples.
+
+    Mains hum and the harmonics looked at (up to 420 Hz) lie below `rate`/2; working
+    at 1 kHz keeps the demodulation and its filters cheap in time and memory on
+    hour-long recordings.
+    """
+    if sr <= rate:
+        return np.asarray(x, dtype=np.float64)
+    g = np.gcd(int(sr), int(rate))
+    return signal.resample_poly(np.asarray(x, dtype=np.float64), rate // g, sr // g)
+
+
 def hum_presence(x: np.ndarray, sr: int, min_snr_db: float = 12.0, max_harmonic: int = 7,
                  resolution_hz: float = 0.25) -> dict:
     """Find 50/60 Hz hum: harmonics whose narrow peak stands `min_snr_db` above their neighbourhood.
@@ -432,35 +449,58 @@ def hum_presence(x: np.ndarray, sr: int, min_snr_db: float = 12.0, max_harmonic:
     return best
 
 
+def _side_means(v: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean of `v` over the `side` cells left and right of each cell, and how full each side is (0..1)."""
+    c = np.concatenate([[0.0], np.cumsum(v)])
+    idx = np.arange(v.size)
+    lo, hi = np.clip(idx - side, 0, v.size), np.clip(idx + side, 0, v.size)
+    left = (c[idx] - c[lo]) / np.maximum(idx - lo, 1)
+    right = (c[hi] - c[idx]) / np.maximum(hi - idx, 1)
+    return left, right, np.minimum(idx - lo, hi - idx) / side
+
+
 def enf_phase_track(x: np.ndarray, sr: int, freq: float, n_grid: int, bandwidth_hz: float = 4.0,
-                    trend_s: float = 0.6, step_window_s: float = 0.2) -> np.ndarray:
-    """Robust z of the phase step of one hum harmonic at `freq`.
+                    trend_s: float = 0.6, step_window_s: float = 0.2, reliable: tuple[float, float] = (0.5, 2.0),
+                    side_s: float = 0.3) -> np.ndarray:
+    """Robust z of a discontinuity of the hum component at `freq` (phase step, dip or level change).
 
     Complex demodulation at `freq`, zero-phase Butterworth low-pass (`bandwidth_hz`),
-    decimation to 100 Hz; the frame-to-frame phase advance minus its running median
-    over `trend_s` (the slow ENF wander) is summed over `step_window_s`, so a phase
-    jump (a cut: 2*pi*f*L mod 2*pi) shows as one peak even when a crossfade smears it.
-    The hum amplitude dip of a crossfade between out-of-phase hum adds to the score.
-    The first and last `trend_s` seconds (filter settling) are not scored.
+    one value per grid cell. Three terms are added:
+    * phase step: the cell-to-cell phase advance minus its running median over
+      `trend_s` (the slow ENF wander), summed over `step_window_s`, so a jump (a cut
+      removes 2*pi*f*L mod 2*pi of phase) shows as one peak even when a crossfade
+      smears it. Counted only where the hum amplitude is within `reliable` times its
+      median over the recording: where speech swamps the band, or the hum is gone,
+      the phase is noise;
+    * dip: a brief amplitude dip between two normal stretches (`side_s` away), what
+      a crossfade between out-of-phase hum leaves;
+    * level change: the log-amplitude difference between the `side_s` left and right
+      (audio from a recording without this hum inserted).
+    `x` should already be at a low rate (see `hum_band`). The first and last
+    `trend_s` seconds (filter settling) are not scored.
     """
     n = np.arange(x.size)
-    base = x.astype(np.float64) * np.exp(-2j * np.pi * freq * n / sr)
+    base = x * np.exp(-2j * np.pi * freq * n / sr)
     sos = signal.butter(4, bandwidth_hz, fs=sr, output="sos")
     z = signal.sosfiltfilt(sos, base.real) + 1j * signal.sosfiltfilt(sos, base.imag)
-    dec = int(sr * GRID_S)
-    z = z[::dec]
+    z = z[:: max(1, int(round(sr * GRID_S)))]
     if z.size < 50:
         return np.zeros(n_grid)
-    dphi = np.angle(z[1:] * np.conj(z[:-1]))
+    rel = np.abs(z) / (np.median(np.abs(z)) + 1e-12)
+    ok = (rel >= reliable[0]) & (rel <= reliable[1])
+    dphi = np.concatenate([[0.0], np.angle(z[1:] * np.conj(z[:-1]))])
     trend = ndimage.median_filter(dphi, size=int(trend_s / GRID_S) | 1, mode="nearest")
     w = int(step_window_s / GRID_S) | 1
     step = np.abs(np.convolve(dphi - trend, np.ones(w), "same"))
-    amp = np.abs(z)
-    ref = ndimage.median_filter(amp, size=int(2.0 / GRID_S) | 1, mode="nearest") + 1e-12
-    dip = np.clip(1 - ndimage.minimum_filter1d(amp / ref, w, mode="nearest"), 0, 1)
-    v = np.concatenate([[0.0], step]) + np.pi * dip
-    z_v = robust_z(v)
-    # the first/last `trend_s` are filter settling (filtfilt start-up, a one-sided trend): no opinion
+    step *= ndimage.minimum_filter1d(ok.astype(np.uint8), w, mode="nearest")
+    side = int(side_s / GRID_S)
+    padded = np.pad(rel, side, mode="edge")
+    left, right = padded[: rel.size], padded[2 * side:]
+    sides_ok = (np.minimum(left, right) >= reliable[0]) & (np.maximum(left, right) <= reliable[1])
+    dip = np.clip(1 - ndimage.minimum_filter1d(rel, w, mode="nearest") / np.minimum(left, right), 0, 1) * sides_ok
+    log_left, log_right, full = _side_means(np.log(np.maximum(rel, 1e-3)), side)
+    change = np.abs(log_left - log_right) * full
+    z_v = robust_z(step + np.pi * dip + change)
     settle = int(trend_s / GRID_S)
     z_v[:settle] = 0
     z_v[max(0, z_v.size - settle):] = 0
@@ -469,28 +509,26 @@ def enf_phase_track(x: np.ndarray, sr: int, freq: float, n_grid: int, bandwidth_
     return track
 
 
-def enf_track(x: np.ndarray, sr: int, n_grid: int, max_harmonics: int = 3) -> tuple[np.ndarray | None, dict]:
-    """Mains-hum phase discontinuity; None when `hum_presence` finds no hum.
+def enf_track(x: np.ndarray, sr: int, n_grid: int) -> tuple[np.ndarray | None, dict]:
+    """Mains-hum discontinuity at the lowest hum harmonic; None when `hum_presence` finds no hum.
 
-    Uses the `max_harmonics` strongest hum harmonics and takes, per grid cell, the
-    median of their z-scores when three are available (a real phase jump shows on
-    all harmonics, speech interference on one) or the minimum of two, or the one.
+    The lowest harmonic (normally the 50/60 Hz fundamental) lies below the voice's
+    pitch, so speech disturbs it least: on the tamper set's clean controls the higher
+    harmonics reached z = 18 in speech, the fundamental at most 7. A cut of length L
+    shifts the k-th harmonic by k times the fundamental's jump, so the higher ones
+    add no cut that the fundamental misses.
     Catches: cuts anywhere (also in pauses, also crossfaded) in recordings with audible
-    mains hum; inserted audio recorded elsewhere (hum phase/frequency jumps).
+    mains hum; inserted audio recorded elsewhere (hum phase jump or hum level change).
     Misses: recordings without hum (most digital VoIP calls), cuts whose length
-    is close to a whole number of hum periods on every harmonic used, hum
-    removed by the codec (GSM/AMR high-pass, telephone band).
+    is within a few per cent of a whole number of hum periods, hum removed by the codec.
     """
-    presence = hum_presence(x, sr)
+    low = hum_band(x, sr)
+    rate = min(sr, ENF_RATE)
+    presence = hum_presence(low, rate)
     if presence["base"] is None:
         return None, presence
-    tracks = [enf_phase_track(x, sr, f, n_grid) for f, _ in presence["harmonics"][:max_harmonics]]
-    stack = np.stack(tracks)
-    if len(tracks) >= 3:
-        track = np.median(stack, axis=0)
-    else:
-        track = stack.min(axis=0) if len(tracks) == 2 else stack[0]
-    return track, presence
+    lowest = min(f for f, _ in presence["harmonics"])
+    return enf_phase_track(low, rate, lowest, n_grid), presence
 
 
 # --------------------------------------------------------------------------- #
