@@ -41,6 +41,7 @@ EDGE_S = 0.35            # first/last seconds ignored (encoder priming, fades)
 PEAK_GAP_S = 1.0         # at most one candidate per this many seconds
 MAX_ANALYSIS_RATE = 16000
 ENF_RATE = 1000           # hum analysis rate (hum harmonics used lie below 500 Hz)
+LPC_RATE = 8000           # LPC residual rate: a waveform jump shows in the telephone band
 
 # Fused-score thresholds: the robust z at which each detector alone raises a flag.
 # Calibrated on the double-compressed clean controls of fixtures/tamper.py
@@ -103,6 +104,31 @@ def _band_powers(x: np.ndarray, size: int, hop: int, masks: list[np.ndarray],
         bands[start:start + block] = np.stack([spec[:, m].sum(axis=1) for m in masks], axis=1)
         total[start:start + block] = spec.sum(axis=1)
     return bands, total
+
+
+def window_percentile(values: np.ndarray, size: int, q: float) -> np.ndarray:
+    """np.percentile over every window values[i:i+size] (axis 0, each column alone), as rank filters.
+
+    Same numbers as percentile over sliding_window_view (linear interpolation between
+    order statistics), about seven times faster: a 1-D rank filter keeps its window sorted.
+    """
+    pos = q / 100 * (size - 1)
+    rank, frac = int(pos), pos - int(pos)
+    centres = np.arange(values.shape[0] - size + 1) + size // 2
+    columns = np.ascontiguousarray(np.atleast_2d(values.T))
+
+    def order_statistic(r: int) -> np.ndarray:
+        out = np.stack([ndimage.rank_filter(c, r, size=size, mode="nearest")[centres] for c in columns], axis=-1)
+        return out if values.ndim > 1 else out[:, 0]
+
+    low = order_statistic(rank)
+    return low if frac == 0 else low + frac * (order_statistic(rank + 1) - low)
+
+
+def _resample(x: np.ndarray, sr: int, rate: int) -> np.ndarray:
+    """`x` at `rate` (polyphase, anti-aliased)."""
+    g = np.gcd(int(sr), int(rate))
+    return signal.resample_poly(np.asarray(x, dtype=np.float64), rate // g, sr // g)
 
 
 def _db(p: np.ndarray) -> np.ndarray:
@@ -189,9 +215,12 @@ def noise_floor_track(x: np.ndarray, sr: int, n_grid: int, frame_s: float = 0.03
     """Robust z of the left/right difference of the per-band noise floor.
 
     Parameters: `frame_s` STFT frames (Hann, half overlap) summed into `n_bands`
-    log-spaced bands between 150 Hz and 0.45*sr; at every `step_s` the floor of
-    each band is its `percentile` (minimum statistics, so speech frames do not
-    count) over `window_s` seconds left and right of the point; the distance is the
+    log-spaced bands between 150 Hz and 0.45*sr. Noise-only frames are those within
+    `noise_margin_db` of the minimum level over +-`local_s` (minimum statistics, so
+    speech frames do not count). At every `step_s` the floor of each band is its
+    median over the `max_frames` noise-only frames nearest to the point on its left
+    and on its right, scored where at least `min_frames` of them lie within
+    `window_s` on each side; the distance is the
     mean absolute band difference plus the spread of the differences across bands
     (a change of spectral colour). Digitally silent frames (< `silence_db`) are
     left out, so recorder silence compression does not register, and band levels are
@@ -219,19 +248,24 @@ def noise_floor_track(x: np.ndarray, sr: int, n_grid: int, frame_s: float = 0.03
     live = (total > silence_db) & (total <= local_min + noise_margin_db)
     centres = (np.arange(logb.shape[0]) * hop + size / 2) / sr
     half = int(window_s / (hop / sr))
-    times, values = [], []
-    for t in np.arange(window_s / 2, x.size / sr - window_s / 2, step_s):
-        k = int(np.searchsorted(centres, t))
-        left = logb[max(0, k - half): k][live[max(0, k - half): k]][-max_frames:]
-        right = logb[k: k + half][live[k: k + half]][:max_frames]
-        if len(left) < min_frames or len(right) < min_frames:
-            continue
-        diff = np.median(left, axis=0) - np.median(right, axis=0)
-        values.append(np.mean(np.abs(diff)) + np.std(diff))
-        times.append(t)
+    noise_at = np.flatnonzero(live)
+    if noise_at.size < 2 * max_frames:
+        return np.zeros(n_grid)
+    # per band, the running median of `max_frames` consecutive noise-only frames
+    running = ndimage.median_filter(logb[noise_at], size=(max_frames, 1), mode="nearest")
+    times = np.arange(window_s / 2, x.size / sr - window_s / 2, step_s)
+    k = np.searchsorted(centres, times)
+    before = np.searchsorted(noise_at, k)                     # noise frames before each point
+    enough = (before - np.searchsorted(noise_at, k - half) >= min_frames) \
+        & (np.searchsorted(noise_at, k + half) - before >= min_frames)
+    last = noise_at.size - 1
+    left = running[np.clip(before - max_frames // 2, 0, last)]     # median of the max_frames before
+    right = running[np.clip(before + max_frames // 2, 0, last)]    # ... and after
+    diff = (left - right)[enough]
+    values, times = np.mean(np.abs(diff), axis=1) + np.std(diff, axis=1), times[enough]
     if len(values) < 10:
         return np.zeros(n_grid)
-    return to_grid(robust_z(np.array(values), floor=min_scale_db), np.array(times), n_grid)
+    return to_grid(robust_z(values, floor=min_scale_db), times, n_grid)
 
 
 def pause_step_track(x: np.ndarray, sr: int, n_grid: int, frame_s: float = 0.02, side_s: float = 0.25,
@@ -269,13 +303,11 @@ def pause_step_track(x: np.ndarray, sr: int, n_grid: int, frame_s: float = 0.02,
                                                for lo, hi in zip(edges[:-1], edges[1:])])
     logb, total = _db(bands), _db(power / size)
     logb = np.maximum(logb, np.median(logb, axis=0) - clamp_db)
-    view_t = np.lib.stride_tricks.sliding_window_view(total, side)          # (n - side + 1, side)
-    view_b = np.lib.stride_tricks.sliding_window_view(logb, side, axis=0)   # (n - side + 1, bands, side)
-    lo_b, med, hi_b = np.percentile(view_b, [10, 50, 90], axis=2)
+    lo_b, med, hi_b = (window_percentile(logb, side, q) for q in (10, 50, 90))
     live = total > silence_db
     floor, speech = np.percentile(total[live], [10, 90]) if live.any() else (silence_db, silence_db)
-    loud = np.percentile(view_t, 90, axis=1)
-    steady = ((hi_b - lo_b).mean(axis=1) <= stationary_db) & (view_t.min(axis=1) > silence_db) \
+    loud = window_percentile(total, side, 90)
+    steady = ((hi_b - lo_b).mean(axis=1) <= stationary_db) & (window_percentile(total, side, 0) > silence_db) \
         & ((loud <= floor + above_floor_db) | (loud <= speech - below_speech_db))
     k = np.arange(side, logb.shape[0] - side + 1)          # boundary before frame k
     value = np.mean(np.abs(med[k - side] - med[k]), axis=1) * (steady[k - side] & steady[k])
@@ -341,6 +373,8 @@ def lpc_residual_track(x: np.ndarray, sr: int, n_grid: int, order: int = 3, fram
     a hard cut once a lossy codec (GSM, low-rate MP3) has smoothed the waveform;
     plosive bursts can look similar (hence the high threshold).
     """
+    if sr > LPC_RATE:
+        x, sr = _resample(x, sr, LPC_RATE), LPC_RATE
     size = int(frame_s * sr)
     n = x.size // size
     if n < 4:
@@ -395,7 +429,9 @@ def broadband_track(x: np.ndarray, sr: int, n_grid: int, frame_s: float = 0.004,
     bands, power = _band_powers(x, size, hop, masks)
     logb = _db(bands)
     ctx = max(3, int(context_s / (hop / sr)))
-    med = ndimage.median_filter(logb, size=(2 * ctx + 1, 1), mode="nearest")
+    # the running median is taken on every 4th frame: a baseline over +-`context_s` needs no more
+    coarse = ndimage.median_filter(logb[::4], size=(2 * (ctx // 4) + 1, 1), mode="nearest")
+    med = np.repeat(coarse, 4, axis=0)[: logb.shape[0]]
     excess = (logb - med).min(axis=1)
     # transient: the excess must not persist (a fricative/vowel stays high for > 20 ms)
     persist = ndimage.minimum_filter1d(excess, size=max(3, int(0.02 / (hop / sr))), mode="nearest")
@@ -416,10 +452,7 @@ def hum_band(x: np.ndarray, sr: int, rate: int = ENF_RATE) -> np.ndarray:
     at 1 kHz keeps the demodulation and its filters cheap in time and memory on
     hour-long recordings.
     """
-    if sr <= rate:
-        return np.asarray(x, dtype=np.float64)
-    g = np.gcd(int(sr), int(rate))
-    return signal.resample_poly(np.asarray(x, dtype=np.float64), rate // g, sr // g)
+    return _resample(x, sr, rate) if sr > rate else np.asarray(x, dtype=np.float64)
 
 
 def hum_presence(x: np.ndarray, sr: int, min_snr_db: float = 12.0, max_harmonic: int = 7,

@@ -79,6 +79,14 @@ def test_robust_z_ignores_outliers():
     assert z[-1] > 30 and abs(np.median(z)) < 0.1
 
 
+@pytest.mark.parametrize("shape, size", [((500, 3), 25), ((500,), 25), ((300,), 24)])
+def test_window_percentile_equals_numpy(shape, size):
+    v = np.random.default_rng(1).normal(size=shape)
+    for q in (0, 10, 50, 90, 100):
+        expected = np.percentile(np.lib.stride_tricks.sliding_window_view(v, size, axis=0), q, axis=-1)
+        assert np.allclose(S.window_percentile(v, size, q), expected)
+
+
 def test_duration_mismatch():
     assert S.duration_mismatch(30.0, 30.08) < 1.0          # MP3 padding
     assert S.duration_mismatch(30.0, 27.0) >= 1.0          # 3 s gone from the stream
