@@ -22,10 +22,12 @@ them in genuine calls), ``broadband_track`` (broadband burst in short STFT frame
 ``noise_floor_track`` (background floor / colour change point), which fire on clean
 noise-free calls at the levels where they would catch anything (see SUPPORT).
 
-Not implemented: MP3 frame-grid (1152/576-sample) continuity analysis. Tried and
-dropped (no separation on the tamper set): a pitch-period continuity test for cuts
-inside voiced speech (the synthetic fixture speech has as many natural period
-breaks as the cuts make).
+Not found by any detector here: a hard cut inside speech in a recording without
+mains hum (0 of 18 on the tamper sets; the LPC residual of the fixture speech has
+glottal pulses and onsets as strong as such a cut). Not implemented: MP3 frame-grid
+(1152/576-sample) continuity analysis. Tried and dropped (no separation on the tamper
+set): a pitch-period continuity test for cuts inside voiced speech (the synthetic
+fixture speech has as many natural period breaks as the cuts make).
 """
 
 from __future__ import annotations
