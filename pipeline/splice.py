@@ -590,12 +590,7 @@ def dc_step_track(x: np.ndarray, sr: int, n_grid: int, window_s: float = 0.5) ->
     cell = int(GRID_S * sr)
     m = x.size // cell
     means = x[: m * cell].reshape(m, cell).mean(axis=1)
-    w = max(2, int(window_s / GRID_S))
-    c = np.concatenate([[0.0], np.cumsum(means)])
-    idx = np.arange(m)
-    lo, hi = np.clip(idx - w, 0, m), np.clip(idx + w, 0, m)
-    left = (c[idx] - c[lo]) / np.maximum(idx - lo, 1)
-    right = (c[hi] - c[idx]) / np.maximum(hi - idx, 1)
+    left, right, _ = _side_means(means, max(2, int(window_s / GRID_S)))
     track = np.zeros(n_grid)
     track[: min(m, n_grid)] = robust_z(np.abs(left - right))[:n_grid]
     return track
