@@ -27,7 +27,9 @@ mains hum (0 of 18 on the tamper sets; the LPC residual of the fixture speech ha
 glottal pulses and onsets as strong as such a cut). Not implemented: MP3 frame-grid
 (1152/576-sample) continuity analysis. Tried and dropped (no separation on the tamper
 set): a pitch-period continuity test for cuts inside voiced speech (the synthetic
-fixture speech has as many natural period breaks as the cuts make), and recompression
+fixture speech has as many natural period breaks as the cuts make), an instantaneous
+spectral-change contrast (20 ms before vs after t, both loud, minus each side's change
+against its neighbour: 0-20 at the cuts, up to 41 in clean speech), and recompression
 consistency (re-encode the decoded file with its own codec on its frame grid and half a
 frame off, per 10 ms error ratio: after a GSM cut the aligned gain drops by 1-2 dB, but
 only measurable over seconds and clean files drift as much; in MP3 the first encoding's
