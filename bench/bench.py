@@ -175,10 +175,11 @@ from pipeline import engine, transcribe
 report, folder = sys.argv[1], sys.argv[2]
 cached = {r["file"]: r["segments"] for r in map(json.loads, open(report, encoding="utf-8"))}
 current = [None]
-def stub(model, samples, rate, speech, **kwargs):
-    return [{k: v for k, v in s.items() if k != "recovered"} for s in copy.deepcopy(cached[current[0]])]
+def stub(model, samples, rate, speech, options=None):
+    segments = [{k: v for k, v in s.items() if k != "recovered"} for s in copy.deepcopy(cached[current[0]])]
+    return transcribe.Transcript(segments)
 transcribe.load_model = lambda *a, **k: None
-transcribe.transcribe_segments = stub
+transcribe.transcribe = stub
 analyser = engine.Analyser(engine.ScanOptions())
 for rec in engine.discover([folder]):
     current[0] = rec.relative

@@ -112,6 +112,7 @@ def empty_record(rec: Recording, meta_row: dict | None) -> dict:
         "recording": None,
         "call": None,
         "segments": [],
+        "unrecognised_speech": [],
         "annotations": [],
         "splices": [],
         "flags": [],
@@ -155,12 +156,13 @@ class Analyser:
         audio = decode.decode(rec.path, info=info, max_duration_s=self.options.max_duration_s)
         record["recording"] = asdict(audio.info)
         samples, rate = audio.samples, audio.sample_rate
-        asr = {"language": self.options.language, "beam_size": self.options.beam_size}
+        asr = transcribe.TranscribeOptions(language=self.options.language, beam_size=self.options.beam_size)
         speech = vad.detect_speech(samples, rate, aggressiveness=self.options.vad_aggressiveness)
         levels = delivery.reference_levels(samples, rate, speech)
         boosted, speech, raised = delivery.boost_quiet(samples, rate, speech, levels)
-        segments = delivery.mark_recovered(
-            transcribe.transcribe_segments(self.model, boosted, rate, speech, **asr), raised)
+        transcript = transcribe.transcribe(self.model, boosted, rate, speech, asr)
+        segments = delivery.mark_recovered(transcript.segments, raised)
+        record["unrecognised_speech"] = transcript.unrecognised_speech
         fast = delivery.fast_speech(samples, rate, speech, segments)
         record["segments"] = segments
         record["call"] = match.classify_call(segments, self.catalog, meta_row)

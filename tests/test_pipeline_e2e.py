@@ -117,3 +117,16 @@ def test_metadata_wins_over_inference(fixture_scan):
     record = fixture_scan["records"]["marketing_no_disclosure_meta"]
     assert record["call"]["source"] == "metadata"
     assert (record["call"]["type"], record["call"]["industry"]) == ("marketing", "general")
+
+
+def test_every_intelligible_utterance_is_transcribed(fixture_scan, truths):
+    """No speech silently dropped: each truth utterance lies under a transcript segment, or is listed
+    as unrecognised speech (a stage that loses 23 s of a call turns a compliant call into 'missing')."""
+    for stem, truth in truths.items():
+        record = fixture_scan["records"][stem]
+        heard = record["segments"] + record["unrecognised_speech"]
+        for utt in (u for u in truth["utterances"] if u["delivery"] != "unintelligible"):
+            covered = sum(max(0.0, min(s["end"], utt["end"]) - max(s["start"], utt["start"]))
+                          for s in heard if s["channel"] == utt["channel"])
+            assert covered >= 0.5 * (utt["end"] - utt["start"]), f"{stem}: nothing transcribed for {utt['text']}"
+        assert not record["unrecognised_speech"], f"{stem}: {record['unrecognised_speech']}"

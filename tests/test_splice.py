@@ -257,10 +257,11 @@ def test_detect_splices_end_to_end(tmp_path):
 # --------------------------------------------------------------------------- #
 # the tamper set
 # --------------------------------------------------------------------------- #
-# Recall floors per edit type, from the measurement when the thresholds were set
-# with thresholds calibrated on these same 25 clean controls; raise them as detectors improve.
-RECALL_FLOORS = {"speech_cut": 0.4, "pause_cut": 0.85, "insert": 0.9}    # measured: 7/15, 14/15, 28/30
-HELDOUT_RECALL_FLOOR = 0.65                                                # measured: 43/60
+# Recall floors per edit type on the synthetic set, measured after the thresholds were raised
+# for zero false alarms on real speech (pause step 4 -> 8 dB, LPC residual supporting only);
+# raise them as detectors improve.
+RECALL_FLOORS = {"speech_cut": 0.4, "pause_cut": 0.85, "insert": 0.75}   # measured: 7/15, 14/15, 24/30
+HELDOUT_RECALL_FLOOR = 0.55                                                # measured: 38/60
 
 
 @pytest.fixture(scope="module")
@@ -318,7 +319,8 @@ def summarise(results):
             continue
         for k, t in enumerate(entry["splices"]):
             hits = [c for c in found if abs(c["time"] - t) <= TOLERANCE_S]
-            for key in ((entry["edit"], entry["chain"]), (entry["edit"], "hum" if entry["hum"] else "no hum")):
+            by_hum = [(entry["edit"], "hum" if entry["hum"] else "no hum")] if "hum" in entry else []
+            for key in [(entry["edit"], entry["chain"])] + by_hum:
                 recall[key][1] += 1
                 recall[key][0] += bool(hits)
             if hits:
@@ -359,3 +361,52 @@ def test_fused_margins(tamper_results):
     lost = {k: (v, current[kind].get(k)) for kind in ("clean", "splices") for k, v in stored[kind].items()
             if current[kind].get(k, -1.0) < v - 0.25}
     assert not lost, f"splice margins dropped (stored, now): {lost}"
+
+
+# --------------------------------------------------------------------------- #
+# the real-speech set (fixtures/real; the recordings themselves are not in git)
+# --------------------------------------------------------------------------- #
+REAL_MAX_FUSED = 0.8            # every genuine real recording stays 20 % under a flag
+# Recall floors on the real-speech set, per splice point, as measured (see README "Splices"):
+# inserts 6/54 joins, all 6 of them in the G.711-archived-as-FLAC chain; pause cuts 3/27.
+REAL_RECALL_FLOORS = {"insert": 0.1, "pause_cut": 0.1, "speech_cut": 0.0}
+
+
+@pytest.fixture(scope="module")
+def real_results(tmp_path_factory):
+    sources = tamper.load_real_sources()
+    if len(sources) < 4:
+        pytest.skip("the real recordings of fixtures/real are not on this machine (kept out of git; "
+                    "fixtures/real/SOURCES.tsv says where each comes from)")
+    out = tmp_path_factory.mktemp("real")
+    manifest = tamper.build_real_set(out)
+    originals = [{"file": str(s["path"]), "chain": "original", "edit": "clean", "source": s["stem"],
+                  "splices": []} for s in sources if s["until_s"] is None]
+    results = []
+    for entry in manifest + originals:
+        path = str(out / entry["file"])
+        info = probe(path)
+        audio = decode(path, info=info)
+        samples, sr = S._analysis_audio(path, info, audio)
+        entry["max_fused"] = float(S.fuse(S.score_tracks(np.atleast_2d(samples), sr)[0]).max())
+        results.append((entry, S.detect_splices(path, info, audio, [])))
+    return results
+
+
+def test_real_speech_raises_no_false_alarm(real_results):
+    """Every genuine real recording, as published and in every archive codec: no flag, and a margin."""
+    clean = [(e, found) for e, found in real_results if e["edit"] == "clean"]
+    assert len(clean) >= 10 * len(tamper.REAL_CHAINS)
+    assert [(e["file"], c["time"], c["detectors"]) for e, found in clean for c in found] == []
+    worst = max(clean, key=lambda r: r[0]["max_fused"])[0]
+    assert worst["max_fused"] < REAL_MAX_FUSED, worst
+
+
+def test_real_speech_recall(real_results):
+    recall, _, _ = summarise(real_results)
+    print("\nreal-speech splice recall:", json.dumps(recall_report(recall), indent=1))
+    for edit, floor in REAL_RECALL_FLOORS.items():
+        hit, n = (sum(v[i] for (e, c), v in recall.items() if e == edit and c in tamper.REAL_CHAINS) for i in (0, 1))
+        assert n and hit / n >= floor, f"{edit}: recall {hit}/{n} below {floor}"
+    hit, n = recall[("insert", "flac")]
+    assert hit == n, "an insert into a G.711 archive kept as FLAC must be found at both joins"

@@ -1,0 +1,95 @@
+"""Transcribe stage: window hygiene, coverage re-decode and hallucination filters.
+
+Pure functions are tested on hand-made spans and texts; the crash and the re-decode
+are tested with the real model on a fixture recording.
+"""
+
+from types import SimpleNamespace
+
+import pytest
+
+from conftest import FIXTURES
+from pipeline import decode, transcribe, vad
+from pipeline.transcribe import TranscribeOptions
+from pipeline.vad import SpeechSegment
+
+
+@pytest.fixture(scope="module")
+def model():
+    return transcribe.load_model(cpu_threads=1)
+
+
+def test_clean_spans_clips_merges_and_drops_empty():
+    spans = [SpeechSegment(0.0, 2.0, 0), SpeechSegment(1.5, 3.0, 0), SpeechSegment(2.9996, 3.5, 0),
+             SpeechSegment(-0.1, 1.0, 1), SpeechSegment(3.2, 3.4, 1)]
+    cleaned = transcribe.clean_spans(spans, duration_s=2.9996)
+    assert [(s.start, s.end, s.channel) for s in cleaned] == [(0.0, 2.999, 0), (0.0, 1.0, 1)]
+
+
+def test_uncovered_reports_only_long_holes():
+    speech = [SpeechSegment(0.0, 10.0, 0), SpeechSegment(0.0, 4.0, 1)]
+    segments = [{"start": 0.2, "end": 3.0, "channel": 0}, {"start": 3.5, "end": 5.0, "channel": 0},
+                {"start": 0.0, "end": 3.5, "channel": 1}]
+    holes = transcribe.uncovered(speech, segments, min_s=1.0)
+    assert [(h.start, h.end, h.channel) for h in holes] == [(5.0, 10.0, 0)]
+
+
+def piece(no_speech_prob=0.1, avg_logprob=-0.3):
+    return SimpleNamespace(no_speech_prob=no_speech_prob, avg_logprob=avg_logprob)
+
+
+@pytest.mark.parametrize("text, confidence, reason", [
+    ("中文字幕制作人", piece(), "subtitle_credit"),
+    ("字幕由Amara.org社区提供", piece(), "subtitle_credit"),
+    ("请不吝点赞 订阅 转发 打赏支持明镜与点点栏目", piece(), "subtitle_credit"),
+    ("谢谢观看", piece(), "subtitle_credit"),
+    ("好的好的好的好的好的好的", piece(), "repetition"),
+    ("嗯", piece(no_speech_prob=0.9, avg_logprob=-1.5), "no_speech"),
+    ("您订阅的套餐本月到期,需要帮您转发短信吗?", piece(), None),
+    ("投资100000元,风险自担", piece(), None),
+    ("喂喂喂,听得到吗?对对对对", piece(), None),
+    ("本电话为营销电话", piece(no_speech_prob=0.9, avg_logprob=-0.4), None),
+])
+def test_hallucination(text, confidence, reason):
+    assert transcribe.hallucination(confidence, text, TranscribeOptions()) == reason
+
+
+def test_speech_up_to_the_last_sample_is_transcribed(model):
+    """A VAD end rounded past the last sample made faster-whisper assert (real recordings crashed)."""
+    audio = decode.decode(str(FIXTURES / "finance_marketing_complete.wav"))
+    n = 3 * audio.sample_rate - 7                     # 2.99956 s: its end rounds up to 3.0
+    samples = audio.samples[:, :n]
+    result = transcribe.transcribe(model, samples, audio.sample_rate, [SpeechSegment(0.0, 3.0, 0)])
+    assert result.segments and result.unrecognised_speech == []
+
+
+def test_window_ended_early_is_decoded_again(model, monkeypatch):
+    """Whisper ending a packed window after its first sentence must not lose the rest."""
+    audio = decode.decode(str(FIXTURES / "finance_marketing_complete.wav"))
+    speech = vad.detect_speech(audio.samples, audio.sample_rate)
+    real = transcribe._decode_windows
+    calls = []
+
+    def first_pass_stops_early(pipeline, samples, windows, options):
+        segments = real(pipeline, samples, windows, options)
+        calls.append(len(windows))
+        return segments[:1] if len(calls) == 1 else segments
+
+    monkeypatch.setattr(transcribe, "_decode_windows", first_pass_stops_early)
+    result = transcribe.transcribe(model, audio.samples, audio.sample_rate, speech)
+    assert len(calls) >= 2
+    assert transcribe.uncovered(speech, result.segments, 1.0) == []
+    assert result.unrecognised_speech == []
+    assert len(result.segments) > 3
+
+
+def test_speech_that_yields_nothing_is_reported(model):
+    """Stationary noise that the VAD calls speech is listed as unrecognised, not silently dropped."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+    noise = (0.05 * rng.standard_normal((1, 8 * 16000))).astype(np.float32)
+    speech = [SpeechSegment(1.0, 7.0, 0)]
+    result = transcribe.transcribe(model, noise, 16000, speech)
+    holes = [{**hole, "text": ""} for hole in result.unrecognised_speech]
+    assert holes, result.segments
+    assert transcribe.uncovered(speech, result.segments + holes, 1.0) == []
