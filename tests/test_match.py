@@ -173,7 +173,9 @@ def test_compliant_finance_call_has_annotations_and_no_flags():
     assert flags == []
     assert [a["rule"] for a in annotations] == ["qualification", "marketing_disclosure", "risk_warning"]
     first = annotations[0]
-    assert set(first) == {"rule", "label", "start", "end", "channel", "text", "matched_phrase", "score", "fields"}
+    assert set(first) == {"rule", "label", "start", "end", "channel", "text", "matched_phrase", "score", "fields",
+                          "concepts"}
+    assert first["concepts"] == {}  # credited to a fixed phrase
     assert first["label"] == "资质声明" and first["fields"] == {"certificate_no": "12345678"}
     assert annotations[2]["text"] == "投资有风险入市需景深"
 
@@ -232,7 +234,8 @@ def test_position_by_agent_turns(tmp_path):
 def test_classification_metadata_wins():
     segments = [segment("给您推荐一款基金产品收益率很高", 0.0)]
     call = classify_call(segments, CATALOG, {"type": "complaint", "industry": "education"})
-    assert call == {"type": "complaint", "industry": "education", "source": "metadata", "evidence": []}
+    assert call == {"type": "complaint", "industry": "education", "source": "metadata", "evidence": [],
+                    "confidence": "metadata", "alternatives": {}}
 
 
 def test_classification_inferred_from_keywords():
