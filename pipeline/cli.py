@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("out", type=Path, metavar="DIR", help="output folder of an earlier scan")
     flags = commands.add_parser("flags", help="list the flagged calls of DIR (file, call_id, problem, rule, time)")
     flags.add_argument("out", type=Path, metavar="DIR", help="output folder of an earlier scan")
-    flags.add_argument("--problem", choices=("missing", "late", "too_fast", "inaudible", "splice"),
+    flags.add_argument("--problem", choices=("missing", "late", "too_fast", "inaudible", "splice", "needs_review"),
                        help="only this problem")
     flags.add_argument("--rule", help="only this rule id")
     return parser

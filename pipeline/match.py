@@ -7,6 +7,11 @@ whose substitution cost comes from the characters' toneless pinyin: the same
 character costs 0, a homophone 0.1, a near-homophone a little more, anything
 else 1. Segments of one channel are joined so a statement split by the VAD is
 still found, and the matched characters are mapped back to word timestamps.
+
+A rule may also define its statement by meaning (`Concept`: keyword groups within
+a span), because agents paraphrase: each keyword is aligned with the same
+pinyin-aware distance, so "推废" still counts as "退费". Fixed legal wordings
+stay phrases; a place found by both is credited to the phrase.
 """
 
 from __future__ import annotations
@@ -22,12 +27,16 @@ from pypinyin import Style, lazy_pinyin
 from rapidfuzz.distance import Levenshtein
 
 from pipeline.outputs import clock
-from pipeline.rules import GAP_MARKERS, Catalog, Position, Rule
+from pipeline.rules import GAP_MARKERS, Catalog, Classification, Concept, Position, Rule
 
 HOMOPHONE_COST = 0.1       # same toneless pinyin, different character: Whisper's commonest error
 JOIN_MAX_GAP_S = 5.0       # consecutive segments of a channel closer than this are one text
 CAPTURE_LOOKAHEAD = 30     # characters after a statement searched for captured fields
 MIN_KEYWORD_PINYIN = 3     # shorter classification keywords match literally only
+# A concept keyword counts at this alignment score: a 2-character keyword survives two
+# homophones (推废 for 退费, 90) or one near-homophone (景深 for 谨慎, 79), never a wrong
+# or dropped character (50); longer keywords tolerate proportionally more.
+KEYWORD_MIN_SCORE = 75.0
 
 _T2S = opencc.OpenCC("t2s")
 _TO_HAN_DIGITS = str.maketrans("0123456789幺两〇", "零一二三四五六七八九一二零")
@@ -47,6 +56,7 @@ class Hit:
     text: str                # the transcript's own words over the span
     turn: int                # 1-based turn of this channel the statement starts in
     fields: dict = field(default_factory=dict)
+    concepts: dict = field(default_factory=dict)   # concept hits: group -> the catalog keyword heard
 
 
 # --- normalisation ------------------------------------------------------------------------
@@ -222,6 +232,60 @@ def _phrase_spans(pattern: _Pattern, stream: _Stream, min_score: float, max_gap:
     return spans
 
 
+# --- concepts -----------------------------------------------------------------------------
+
+def _keyword_hits(keywords: tuple[str, ...], stream: _Stream) -> list[tuple]:
+    """Every (start, end, score, keyword) where one of a group's keywords was heard."""
+    return sorted((start, end, score, keyword) for keyword in keywords
+                  for start, end, score in _phrase_spans(_pattern(keyword), stream, KEYWORD_MIN_SCORE, 0))
+
+
+def _pick(found: list[list[tuple]], start: int, ordered: bool) -> list[tuple] | None:
+    """One keyword hit per group, none starting before `start`, ending as early as possible.
+
+    Ordered groups follow each other without overlap (earliest-ending is then
+    the tightest chain); unordered picks must not overlap either, so one word
+    never stands for two groups ("全额退费" is refund + full, not refund twice).
+    """
+    picks, position = [], start
+    for hits in found:
+        after = [h for h in hits if h[0] >= position]
+        if not after:
+            return None
+        picks.append(min(after, key=lambda h: (h[1], -h[2])))
+        position = picks[-1][1] if ordered else start
+    spans = sorted((h[0], h[1]) for h in picks)
+    if any(a_end > b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:])):
+        return None
+    return picks
+
+
+def _concept_spans(concept: Concept, stream: _Stream) -> list[tuple]:
+    """Non-overlapping (start, end, score, {group: keyword}) where every group is heard within the span.
+
+    The score is the mean of the keywords' alignment scores; where windows
+    overlap the best-scoring, then the shortest, is kept.
+    """
+    found = [_keyword_hits(keywords, stream) for _, keywords in concept.groups]
+    if not all(found):
+        return []
+    candidates = []
+    for start in sorted({h[0] for hits in found for h in hits}):
+        picks = _pick(found, start, concept.ordered)
+        if picks is None:
+            continue
+        first, last = min(h[0] for h in picks), max(h[1] for h in picks)
+        if last - first <= concept.within_chars:
+            score = round(sum(h[2] for h in picks) / len(picks), 1)
+            groups = {name: h[3] for (name, _), h in zip(concept.groups, picks)}
+            candidates.append((first, last, score, groups))
+    spans: list[tuple] = []
+    for candidate in sorted(candidates, key=lambda c: (-c[2], c[1] - c[0], c[0])):
+        if all(candidate[1] <= s or candidate[0] >= e for s, e, *_ in spans):
+            spans.append(candidate)
+    return spans
+
+
 # --- hits ---------------------------------------------------------------------------------
 
 def _capture(rule: Rule, stream: _Stream, start: int, end: int) -> tuple[dict, int]:
@@ -236,13 +300,15 @@ def _capture(rule: Rule, stream: _Stream, start: int, end: int) -> tuple[dict, i
     return fields, last
 
 
-def _hit(rule: Rule, phrase: str, stream: _Stream, start: int, end: int, score: float) -> Hit:
+def _hit(rule: Rule, phrase: str, stream: _Stream, start: int, end: int, score: float,
+         concepts: dict | None = None) -> Hit:
     fields, end = _capture(rule, stream, start, end)
     first, last = stream.char_word[start], stream.char_word[end - 1]
     words = stream.words[first:last + 1]
     return Hit(rule=rule.id, phrase=phrase, score=score, channel=stream.channel,
                start=round(words[0]["start"], 2), end=round(words[-1]["end"], 2),
-               text="".join(w["word"] for w in words).strip(), turn=words[0]["turn"], fields=fields)
+               text="".join(w["word"] for w in words).strip(), turn=words[0]["turn"], fields=fields,
+               concepts=dict(concepts or {}))
 
 
 def find_statements(rule: Rule, segments: list[dict], call_type: str | None = None,
@@ -251,19 +317,26 @@ def find_statements(rule: Rule, segments: list[dict], call_type: str | None = No
 
     Only the phrase sets meant for `call_type`/`industry` are searched (all sets
     when neither is given), so a finance call is not credited with medical wording.
+    Phrase hits are preferred to concept hits over the same words: a fixed
+    wording is the more precise evidence, and its span is the statement's.
     """
     sets = rule.phrase_sets if call_type is None and industry is None else rule.applicable_sets(call_type, industry)
     phrases = list(dict.fromkeys(p for s in sets for p in s.phrases))
+    concepts = list(dict.fromkeys(c for s in sets for c in s.concepts))
     candidates = []
     for number, stream in enumerate(_streams(segments)):
         for order, phrase in enumerate(phrases):
             for start, end, score in _phrase_spans(_pattern(phrase), stream, rule.min_score, rule.max_gap_chars):
-                candidates.append((-score, order, number, start, end, phrase, stream))
+                candidates.append((0, -score, order, number, start, end, phrase, stream, {}))
+        for order, concept in enumerate(concepts):
+            for start, end, score, groups in _concept_spans(concept, stream):
+                candidates.append((1, -score, order, number, start, end, concept.name, stream, groups))
     chosen: list[tuple] = []
-    for negative_score, _, number, start, end, phrase, stream in sorted(candidates, key=lambda c: c[:5]):
+    for _, negative_score, _, number, start, end, phrase, stream, groups in sorted(candidates, key=lambda c: c[:6]):
         if all(n != number or end <= s or start >= e for n, s, e, *_ in chosen):
-            chosen.append((number, start, end, phrase, stream, -negative_score))
-    hits = [_hit(rule, phrase, stream, start, end, score) for _, start, end, phrase, stream, score in chosen]
+            chosen.append((number, start, end, phrase, stream, -negative_score, groups))
+    hits = [_hit(rule, phrase, stream, start, end, score, groups)
+            for _, start, end, phrase, stream, score, groups in chosen]
     return sorted(hits, key=lambda h: (h.start, h.channel))
 
 
@@ -280,14 +353,33 @@ def _keyword_found(keyword: str, chars: str, pinyin: str) -> bool:
 
 
 def _infer(classes: dict[str, tuple[str, ...]], chars: str, pinyin: str, minimum: int,
-           default: str) -> tuple[str, list[str]]:
-    """The class with most distinct keywords present (first listed wins ties), and those keywords."""
+           default: str) -> tuple[str, list[str], dict[str, list[str]]]:
+    """The class with most distinct keywords present (first listed wins ties), its keywords, and every class's."""
+    found = {name: [k for k in keywords if _keyword_found(k, chars, pinyin)] for name, keywords in classes.items()}
     best, evidence = default, []
-    for name, keywords in classes.items():
-        found = [k for k in keywords if _keyword_found(k, chars, pinyin)]
-        if len(found) >= max(minimum, 1) and len(found) > len(evidence):
-            best, evidence = name, found
-    return best, evidence
+    for name, words in found.items():
+        if len(words) >= max(minimum, 1) and len(words) > len(evidence):
+            best, evidence = name, words
+    return best, evidence, found
+
+
+def _weighed(best: str, evidence: list[str], found: dict[str, list[str]],
+             rules: Classification) -> tuple[str, dict[str, list[str]]]:
+    """How sure an inferred value is ("high"/"low"), and the classes it might be instead.
+
+    "high" needs at least `confident_keywords` keywords and a lead of
+    `confident_margin` over every other class; anything less (a default taken for
+    want of keywords included) is "low". The plausible alternatives of a low value
+    are the classes with at least one keyword and at least as many as the chosen
+    value: a class that lost a tie, or any class heard at all when the value is a
+    default. Classes with fewer keywords than the winner are not second-guessed.
+    """
+    others = [len(words) for name, words in found.items() if name != best]
+    runner_up = max(others, default=0)
+    if len(evidence) >= rules.confident_keywords and len(evidence) - runner_up >= rules.confident_margin:
+        return "high", {}
+    return "low", {name: words for name, words in found.items()
+                   if name != best and words and len(words) >= len(evidence)}
 
 
 def classify_call(segments: list[dict], catalog: Catalog, meta: dict | None = None) -> dict:
@@ -295,23 +387,32 @@ def classify_call(segments: list[dict], catalog: Catalog, meta: dict | None = No
 
     `source` is "metadata" only when both values came from metadata; `evidence`
     lists the keywords behind the inferred values. A metadata value of
-    "unknown" (or empty) counts as not given.
+    "unknown" (or empty) counts as not given. `confidence` is "metadata", or
+    "low" when any inferred value is (see `_weighed`), else "high";
+    `alternatives` maps each low value's key ("type"/"industry") to the classes
+    it might be instead, with the keywords heard for them, so that check_call
+    can say what would be missing under those assumptions.
     """
     meta = meta or {}
     rules = catalog.classification
     chars = "".join(normalise(s.get("text") or "") for s in sorted(segments, key=lambda s: s["start"]))
     pinyin = f" {' '.join(_syllables(chars))} "
-    result, evidence, source = {}, [], "metadata"
+    result, evidence, source, confidence, alternatives = {}, [], "metadata", "metadata", {}
     for key, classes, default in (("type", rules.types, rules.default_type),
                                   ("industry", rules.industries, rules.default_industry)):
         given = (meta.get(key) or "").strip()
         if given and given != "unknown":
             result[key] = given
             continue
-        result[key], found = _infer(classes, chars, pinyin, rules.min_keywords, default)
+        result[key], found, every = _infer(classes, chars, pinyin, rules.min_keywords, default)
         evidence += [k for k in found if k not in evidence]
         source = "inferred"
-    return {**result, "source": source, "evidence": evidence}
+        sure, others = _weighed(result[key], found, every, rules)
+        confidence = "low" if "low" in (confidence, sure) else sure
+        if others:
+            alternatives[key] = others
+    return {**result, "source": source, "evidence": evidence, "confidence": confidence,
+            "alternatives": alternatives}
 
 
 # --- checking a call ----------------------------------------------------------------------
@@ -327,7 +428,7 @@ def _on_time(position: Position | None, hit: Hit) -> bool:
 def _annotation(rule: Rule, hit: Hit) -> dict:
     return {"rule": rule.id, "label": rule.label, "start": hit.start, "end": hit.end,
             "channel": hit.channel, "text": hit.text, "matched_phrase": hit.phrase,
-            "score": hit.score, "fields": dict(hit.fields)}
+            "score": hit.score, "fields": dict(hit.fields), "concepts": dict(hit.concepts)}
 
 
 def _flag(rule: Rule, hits: list[Hit]) -> dict | None:
@@ -343,6 +444,48 @@ def _flag(rule: Rule, hits: list[Hit]) -> dict | None:
                        f"{clock(first.start)}, required {rule.position.describe()}."}
 
 
+def _alternatives(call: dict) -> list[tuple[str, str]]:
+    """(type, industry) pairs the call may be instead: each low value replaced by its alternatives."""
+    others = call.get("alternatives") or {}
+    types = [call.get("type"), *others.get("type", {})]
+    industries = [call.get("industry"), *others.get("industry", {})]
+    return [(t, i) for t in types for i in industries if (t, i) != (call.get("type"), call.get("industry"))]
+
+
+def _assumption(call: dict, call_type: str, industry: str, catalog: Catalog) -> str:
+    """The weak inference a review flag rests on, e.g. "industry inferred as general from 0 keywords;
+    if this is a marketing finance call (heard: 保险)"."""
+    lists = {"type": catalog.classification.types, "industry": catalog.classification.industries}
+    parts, heard = [], []
+    for key, value in (("type", call_type), ("industry", industry)):
+        if value != call.get(key):
+            own = [k for k in call.get("evidence", []) if k in lists[key].get(call.get(key), ())]
+            parts.append(f"{key} inferred as {call.get(key)} from {len(own)} keyword(s)"
+                         + (f" ({'、'.join(own)})" if own else ""))
+            heard += call["alternatives"][key][value]
+    return f"{'; '.join(parts)}; if this is a {call_type} {industry} call (heard: {'、'.join(heard)})"
+
+
+def _review_flags(segments: list[dict], call: dict, catalog: Catalog) -> list[dict]:
+    """`needs_review` for required rules that would apply under a plausible alternative classification.
+
+    A call inferred with weak evidence may be of another type or industry; a
+    required statement of that other class not said in the call would otherwise
+    pass in silence. Statements are searched with the alternative's phrase sets.
+    """
+    flags = []
+    for rule in catalog.rules:
+        if not rule.required or rule.applies(call.get("type"), call.get("industry")):
+            continue
+        for call_type, industry in _alternatives(call):
+            if rule.applies(call_type, industry) and not find_statements(rule, segments, call_type, industry):
+                flags.append({"problem": "needs_review", "rule": rule.id, "start": None, "end": None,
+                              "message": f"{_assumption(call, call_type, industry, catalog)}, "
+                                         f"{rule.label} ({rule.id}) is missing."})
+                break
+    return flags
+
+
 def check_call(segments: list[dict], call: dict, catalog: Catalog, fast_segments: list[dict] = (),
                fast_slack: float = 12.0) -> tuple[list[dict], list[dict]]:
     """Annotate every statement of the rules that apply to this call; flag required ones missing or late.
@@ -351,6 +494,8 @@ def check_call(segments: list[dict], call: dict, catalog: Catalog, fast_segments
     and phrase sets). A rule not found at its threshold is searched again in
     `fast_segments` (transcripts of abnormally fast speech, where Whisper writes
     sound-alikes) with its threshold lowered by `fast_slack`. Annotations are in time order.
+    Required rules of a plausible other classification (low confidence) that are
+    not said raise `needs_review` (see `_review_flags`).
     """
     call_type, industry = call.get("type"), call.get("industry")
     annotations, flags = [], []
@@ -365,5 +510,6 @@ def check_call(segments: list[dict], call: dict, catalog: Catalog, fast_segments
         flag = _flag(rule, hits) if rule.required else None
         if flag:
             flags.append(flag)
+    flags += _review_flags(segments, call, catalog)
     annotations.sort(key=lambda a: (a["start"], a["end"], a["rule"]))
     return annotations, flags

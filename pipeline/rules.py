@@ -19,19 +19,24 @@ from pipeline.meta import CALL_TYPES, INDUSTRIES
 ANY = "any"
 GAP_MARKERS = ("…", "...")          # in a phrase: "a name or a few words may stand here"
 MIN_PHRASE_CHARS = 4                # shorter phrases cannot be fuzzily matched without false hits
+MIN_KEYWORD_CHARS = 2               # a concept keyword of one character matches almost any sentence
+MIN_CONCEPT_GROUPS = 2              # one keyword group alone is a topic, not a statement
+MAX_CONCEPT_SPAN = 200              # characters; a statement is a sentence or two, not a conversation
 DEFAULT_MIN_SCORE = 72.0
 DEFAULT_MAX_GAP_CHARS = 8
 RULE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
 TOP_KEYS = {"defaults", "rules", "classification"}
 DEFAULT_KEYS = {"min_score", "max_gap_chars"}
-RULE_KEYS = {"id", "label", "description", "required", "phrases", "applies_to", "phrase_sets",
+RULE_KEYS = {"id", "label", "description", "required", "phrases", "concepts", "applies_to", "phrase_sets",
              "position", "capture", "delivery", "min_score"}
-SET_KEYS = {"applies_to", "phrases"}
+SET_KEYS = {"applies_to", "phrases", "concepts"}
+CONCEPT_KEYS = {"name", "groups", "within_chars", "ordered"}
 APPLIES_KEYS = {"types", "industries"}
 POSITION_KEYS = {"within_first_s", "within_first_turns"}
 DELIVERY_KEYS = {"max_rate_cps", "min_relative_level_db", "min_snr_db"}
-CLASS_KEYS = {"types", "industries", "min_keywords", "default_type", "default_industry"}
+CLASS_KEYS = {"types", "industries", "min_keywords", "default_type", "default_industry", "confident_keywords",
+              "confident_margin"}
 
 
 class CatalogError(ValueError):
@@ -39,12 +44,29 @@ class CatalogError(ValueError):
 
 
 @dataclass(frozen=True)
+class Concept:
+    """A statement defined by meaning rather than wording.
+
+    Agents paraphrase, so a fixed phrase misses "学费我们全额退还" for "全额退费".
+    A concept is keyword groups that must all be heard (any one keyword of each
+    group: synonyms and variants), within `within_chars` characters of the
+    transcript, in the listed order when `ordered`.
+    """
+
+    name: str
+    groups: tuple[tuple[str, tuple[str, ...]], ...]   # (group name, keywords), in catalog order
+    within_chars: int
+    ordered: bool = False
+
+
+@dataclass(frozen=True)
 class PhraseSet:
-    """Phrases that count for calls of the given types and industries."""
+    """Phrases and concepts that count for calls of the given types and industries."""
 
     types: tuple[str, ...]
     industries: tuple[str, ...]
     phrases: tuple[str, ...]
+    concepts: tuple[Concept, ...] = ()
 
     def applies(self, call_type: str | None, industry: str | None) -> bool:
         """True when this set is meant for a call of that type and industry."""
@@ -100,6 +122,8 @@ class Classification:
     min_keywords: int = 1
     default_type: str = "unknown"
     default_industry: str = "unknown"
+    confident_keywords: int = 3      # an inferred class resting on fewer keywords is "low" confidence
+    confident_margin: int = 2        # ... and so is one that leads another class by fewer keywords
 
 
 @dataclass(frozen=True)
@@ -240,6 +264,58 @@ def _parse_phrases(where: _Where, value, line: int) -> tuple[str, ...]:
     return phrases
 
 
+def _parse_keywords(where: _Where, value, line: int, what: str) -> tuple[str, ...]:
+    keywords = where.strings(value, line, what)
+    for keyword, item_line in zip(keywords, value.item_lines):
+        if any(marker in keyword for marker in GAP_MARKERS):
+            raise where.error(item_line, f"keyword '{keyword}' in {what} must not contain '…' (use within_chars)")
+        if _phrase_chars(keyword) < MIN_KEYWORD_CHARS:
+            raise where.error(item_line, f"keyword '{keyword}' in {what} is too short to match reliably "
+                                         f"(at least {MIN_KEYWORD_CHARS} characters)")
+    return keywords
+
+
+def _parse_concept(where: _Where, value, line: int, names: set[str]) -> Concept:
+    """One concept statement: a name, at least two keyword groups, a span limit, an optional order."""
+    raw = where.mapping(value, line, "a concept", CONCEPT_KEYS)
+    for key in ("name", "groups", "within_chars"):
+        if key not in raw:
+            raise where.error(raw.line, f"concept needs '{key}'")
+    name = raw["name"]
+    if not isinstance(name, str) or not RULE_ID.match(name):
+        raise where.error(where.key_line(raw, "name"), f"concept 'name' must be lower_snake_case text, got {name!r}")
+    if name in names:
+        raise where.error(where.key_line(raw, "name"), f"duplicate concept name '{name}'")
+    names.add(name)
+    groups_raw, groups_line = raw["groups"], where.key_line(raw, "groups")
+    if not isinstance(groups_raw, _Map) or len(groups_raw) < MIN_CONCEPT_GROUPS:
+        raise where.error(groups_line, f"concept '{name}': 'groups' must map at least {MIN_CONCEPT_GROUPS} group "
+                                       f"names to keyword lists (one group alone is a topic, not a statement)")
+    groups = []
+    for group, words in groups_raw.items():
+        group_line = where.key_line(groups_raw, group)
+        if not isinstance(group, str) or not RULE_ID.match(group):
+            raise where.error(group_line, f"concept '{name}': group name {group!r} must be lower_snake_case")
+        groups.append((group, _parse_keywords(where, words, group_line, f"group '{group}'")))
+    within = int(where.number(raw, "within_chars", low=0, high=MAX_CONCEPT_SPAN, integer=True))
+    shortest = sum(min(_phrase_chars(k) for k in words) for _, words in groups)
+    if within < shortest:
+        raise where.error(where.key_line(raw, "within_chars"),
+                          f"concept '{name}': within_chars {within} is shorter than its shortest keywords "
+                          f"together ({shortest} characters), so it can never match")
+    ordered = raw.get("ordered", False)
+    if not isinstance(ordered, bool):
+        raise where.error(where.key_line(raw, "ordered"), f"'ordered' must be true or false, got {ordered!r}")
+    return Concept(name, tuple(groups), within, ordered)
+
+
+def _parse_concepts(where: _Where, value, line: int) -> tuple[Concept, ...]:
+    if not isinstance(value, _Seq) or not value:
+        raise where.error(line, "'concepts' must be a non-empty list of concepts")
+    names: set[str] = set()
+    return tuple(_parse_concept(where, item, item_line, names) for item, item_line in zip(value, value.item_lines))
+
+
 def _parse_applies(where: _Where, value, line: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
     applies = where.mapping(value, line, "'applies_to'", APPLIES_KEYS)
     for key in APPLIES_KEYS:
@@ -253,10 +329,10 @@ def _parse_applies(where: _Where, value, line: int) -> tuple[tuple[str, ...], tu
 
 def _parse_phrase_sets(where: _Where, raw: _Map) -> tuple[PhraseSet, ...]:
     """Either top-level phrases+applies_to (one set) or a list of industry-specific sets."""
-    has_flat = "phrases" in raw or "applies_to" in raw
+    has_flat = "phrases" in raw or "concepts" in raw or "applies_to" in raw
     if has_flat and "phrase_sets" in raw:
         raise where.error(where.key_line(raw, "phrase_sets"),
-                          "use either 'phrases' + 'applies_to' or 'phrase_sets', not both")
+                          "use either 'phrases'/'concepts' + 'applies_to' or 'phrase_sets', not both")
     if "phrase_sets" in raw:
         sets_raw = raw["phrase_sets"]
         line = where.key_line(raw, "phrase_sets")
@@ -268,12 +344,16 @@ def _parse_phrase_sets(where: _Where, raw: _Map) -> tuple[PhraseSet, ...]:
         entries = [raw]
     sets = []
     for entry in entries:
-        for key in ("phrases", "applies_to"):
-            if key not in entry:
-                raise where.error(entry.line, f"missing '{key}'")
+        if "applies_to" not in entry:
+            raise where.error(entry.line, "missing 'applies_to'")
+        if "phrases" not in entry and "concepts" not in entry:
+            raise where.error(entry.line, "missing 'phrases' (or 'concepts')")
         types, industries = _parse_applies(where, entry["applies_to"], where.key_line(entry, "applies_to"))
-        phrases = _parse_phrases(where, entry["phrases"], where.key_line(entry, "phrases"))
-        sets.append(PhraseSet(types, industries, phrases))
+        phrases = (_parse_phrases(where, entry["phrases"], where.key_line(entry, "phrases"))
+                   if "phrases" in entry else ())
+        concepts = (_parse_concepts(where, entry["concepts"], where.key_line(entry, "concepts"))
+                    if "concepts" in entry else ())
+        sets.append(PhraseSet(types, industries, phrases, concepts))
     return tuple(sets)
 
 
@@ -331,7 +411,7 @@ def _parse_rule(path: Path, raw, line: int, defaults: dict) -> Rule:
         raise where.error(where.key_line(raw, "label"), "'label' must be non-empty text")
     if not isinstance(raw["required"], bool):
         raise where.error(where.key_line(raw, "required"), f"'required' must be true or false, got {raw['required']!r}")
-    if "phrases" not in raw and "phrase_sets" not in raw:
+    if "phrases" not in raw and "concepts" not in raw and "phrase_sets" not in raw:
         raise where.error(raw.line, "missing 'phrases' (or 'phrase_sets')")
     return Rule(
         id=rule_id,
@@ -379,7 +459,8 @@ def _parse_keyword_lists(where: _Where, raw: _Map, key: str, allowed: tuple[str,
 def _parse_classification(path: Path, raw, line: int) -> Classification:
     where = _Where(path)
     raw = where.mapping(raw, line, "'classification'", CLASS_KEYS)
-    min_keywords = int(where.number(raw, "min_keywords", low=0, integer=True)) if "min_keywords" in raw else 1
+    counts = {key: int(where.number(raw, key, low=0, integer=True))
+              for key in ("min_keywords", "confident_keywords", "confident_margin") if key in raw}
     defaults = {}
     for key, allowed in (("default_type", CALL_TYPES), ("default_industry", INDUSTRIES)):
         value = raw.get(key, "unknown")
@@ -389,7 +470,7 @@ def _parse_classification(path: Path, raw, line: int) -> Classification:
     return Classification(
         types=_parse_keyword_lists(where, raw, "types", CALL_TYPES),
         industries=_parse_keyword_lists(where, raw, "industries", INDUSTRIES),
-        min_keywords=min_keywords, **defaults,
+        **counts, **defaults,
     )
 
 

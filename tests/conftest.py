@@ -32,9 +32,19 @@ def write_audio(path: Path, samples: np.ndarray, sr: int = SR, *codec_args: str)
     return path
 
 
-def load_truths() -> dict[str, dict]:
+def load_truths(folder: Path = FIXTURES) -> dict[str, dict]:
     return {p.name[: -len(".truth.json")]: json.loads(p.read_text("utf-8"))
-            for p in sorted(FIXTURES.glob("*.truth.json"))}
+            for p in sorted(folder.glob("*.truth.json"))}
+
+
+def scan_folder(folder: Path, out: Path, *options: str) -> dict:
+    """Scan a folder with the real CLI and model; report.jsonl records by file stem."""
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "scan", str(folder), *options, "--out", str(out)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    lines = (out / "report.jsonl").read_text("utf-8").splitlines()
+    records = {Path(r["file"]).stem: r for r in map(json.loads, lines)}
+    return {"out": out, "records": records, "stderr": proc.stderr}
 
 
 @pytest.fixture(scope="session")
@@ -45,11 +55,4 @@ def truths() -> dict[str, dict]:
 @pytest.fixture(scope="session")
 def fixture_scan(tmp_path_factory) -> dict:
     """Scan the whole fixture archive once with the real CLI and model; records by file stem."""
-    out = tmp_path_factory.mktemp("scan")
-    proc = subprocess.run([sys.executable, "-m", "pipeline", "scan", str(FIXTURES),
-                           "--meta", str(ROOT / "fixtures" / "meta.csv"), "--out", str(out)],
-                          capture_output=True, text=True, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr
-    lines = (out / "report.jsonl").read_text("utf-8").splitlines()
-    records = {Path(r["file"]).stem: r for r in map(json.loads, lines)}
-    return {"out": out, "records": records, "stderr": proc.stderr}
+    return scan_folder(FIXTURES, tmp_path_factory.mktemp("scan"), "--meta", str(ROOT / "fixtures" / "meta.csv"))

@@ -4,44 +4,21 @@ Each fixture's truth names the statements said (with spans) and the exact flags 
 correct scan raises; the precision/recall figures quoted in the README come from here.
 """
 
-from collections import Counter
-
+from helpers_truth import flag_tally, overlaps, said, statement_counts
 from rapidfuzz.distance import Levenshtein
 
 
-def overlaps(a: dict, b: dict) -> bool:
-    return a["start"] < b["end"] and b["start"] < a["end"]
-
-
-def said(truth: dict) -> list[dict]:
-    """Truth statements a listener can make out (unintelligible ones are expected missing)."""
-    return [u for u in truth["utterances"] if u["rule"] and u["delivery"] != "unintelligible"]
-
-
 def test_flags_are_exactly_right_on_every_fixture(fixture_scan, truths):
-    tally = Counter()
-    for stem, truth in truths.items():
-        got = Counter((f["problem"], f["rule"]) for f in fixture_scan["records"][stem]["flags"])
-        expected = Counter((f["problem"], f["rule"]) for f in truth["expected_flags"])
-        tally["true"] += sum((got & expected).values())
-        tally["false"] += sum((got - expected).values())
-        tally["missed"] += sum((expected - got).values())
+    tally = flag_tally(fixture_scan["records"], truths)
     print(f"flags: {tally['true']} right, {tally['false']} false, {tally['missed']} missed")
     assert tally["false"] == tally["missed"] == 0, tally
 
 
 def test_every_statement_is_located_over_its_truth_span(fixture_scan, truths):
-    found = wrong = total = 0
-    for stem, truth in truths.items():
-        annotations = fixture_scan["records"][stem]["annotations"]
-        for utt in said(truth):
-            total += 1
-            found += any(a["rule"] == utt["rule"] and a["channel"] == utt["channel"] and overlaps(a, utt)
-                         for a in annotations)
-        wrong += sum(not any(a["rule"] == u["rule"] and overlaps(a, u) for u in said(truth))
-                     for a in annotations)
-    print(f"statements: {found}/{total} located, {wrong} annotations over no such statement")
-    assert found == total and wrong == 0
+    counts = statement_counts(fixture_scan["records"], truths)
+    print(f"statements: {counts['found']}/{counts['total']} located, {counts['wrong']} annotations over no such "
+          f"statement")
+    assert counts["found"] == counts["total"] and counts["wrong"] == 0
 
 
 def test_certificate_numbers_are_captured(fixture_scan, truths):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -173,7 +174,9 @@ def test_compliant_finance_call_has_annotations_and_no_flags():
     assert flags == []
     assert [a["rule"] for a in annotations] == ["qualification", "marketing_disclosure", "risk_warning"]
     first = annotations[0]
-    assert set(first) == {"rule", "label", "start", "end", "channel", "text", "matched_phrase", "score", "fields"}
+    assert set(first) == {"rule", "label", "start", "end", "channel", "text", "matched_phrase", "score", "fields",
+                          "concepts"}
+    assert first["concepts"] == {}  # credited to a fixed phrase
     assert first["label"] == "资质声明" and first["fields"] == {"certificate_no": "12345678"}
     assert annotations[2]["text"] == "投资有风险入市需景深"
 
@@ -232,7 +235,8 @@ def test_position_by_agent_turns(tmp_path):
 def test_classification_metadata_wins():
     segments = [segment("给您推荐一款基金产品收益率很高", 0.0)]
     call = classify_call(segments, CATALOG, {"type": "complaint", "industry": "education"})
-    assert call == {"type": "complaint", "industry": "education", "source": "metadata", "evidence": []}
+    assert call == {"type": "complaint", "industry": "education", "source": "metadata", "evidence": [],
+                    "confidence": "metadata", "alternatives": {}}
 
 
 def test_classification_inferred_from_keywords():
@@ -268,3 +272,110 @@ def test_annotation_sheet_lines_in_time_order():
         "01:01:01-01:01:05 资质声明\n"
     )
     assert annotation_sheet([]) == ""
+
+
+# --- statements by meaning (concepts) ------------------------------------------------------
+
+EDUCATION = ("marketing", "education")
+
+
+def phrases_only(rule_id: str):
+    """The rule without its concepts: what the whole-phrase matcher finds alone."""
+    full = rule(rule_id)
+    return replace(full, phrase_sets=tuple(replace(s, concepts=()) for s in full.phrase_sets))
+
+
+def test_paraphrased_refund_with_two_asr_errors_is_found_by_meaning():
+    # 退费 heard as 推废, the 七 of 七天 dropped, worded unlike every catalog phrase
+    segments = [segment("您放心孩子报名后天之内不想上了学费全额推废", 3.0)]
+    assert find_statements(phrases_only("refund_policy"), segments, *EDUCATION) == []
+    hits = find_statements(rule("refund_policy"), segments, *EDUCATION)
+    assert [(h.phrase, h.concepts) for h in hits] == [("full_refund", {"full": "全额", "refund": "退费"})]
+    assert hits[0].score == 95.0  # 全额 exact (100), 推废 two homophones (90)
+
+
+@pytest.mark.parametrize("rule_id, call, text", [
+    ("risk_warning", ("marketing", "finance"), "需要提醒您理财产品存在风险请您慎重考虑后再投资"),
+    ("risk_warning", ("marketing", "finance"), "这款产品不承诺保本本金有可能出现亏损"),
+    ("risk_warning", ("marketing", "finance"), "以前的收益情况并不代表以后的收益"),
+    ("risk_warning", ("consult", "medical"), "我说的这些只能作为参考最好还是去医院让医生当面看看"),
+    ("qualification", ("marketing", "finance"), "本人是保险代理人工号是5201873"),
+    ("qualification", ("consult", "medical"), "我是心内科主治大夫王芳工号1103564"),
+    ("marketing_disclosure", ("marketing", "general"), "跟您讲清楚我们这通是推销电话"),
+    ("refund_policy", EDUCATION, "一周内觉得不合适可以申请退款一分不扣"),
+])
+def test_paraphrases_found_by_concept(rule_id, call, text):
+    hits = find_statements(rule(rule_id), [segment(text, 0.0)], *call)
+    assert len(hits) == 1 and hits[0].concepts, hits
+
+
+@pytest.mark.parametrize("rule_id, call, text", [
+    ("refund_policy", EDUCATION, "退费太麻烦了上次退了一个月"),
+    ("refund_policy", EDUCATION, "退费太麻烦了一周都没弄好"),        # refund before period: order matters
+    ("refund_policy", EDUCATION, "全额付款有没有优惠"),
+    ("refund_policy", EDUCATION, "七天后再说吧"),
+    ("risk_warning", ("marketing", "finance"), "你们风险大不大"),
+    ("risk_warning", ("marketing", "finance"), "我不想投资没什么闲钱"),
+    ("risk_warning", ("marketing", "finance"), "这个没有风险的您放心"),
+    ("risk_warning", ("consult", "medical"), "之前的医生说吃药也没什么用"),
+    ("qualification", ("marketing", "finance"), "你的工号是多少我要投诉你"),
+    ("marketing_disclosure", ("marketing", "general"), "不要再给我打推销电话了"),
+])
+def test_keyword_talk_is_no_statement(rule_id, call, text):
+    assert find_statements(rule(rule_id), [segment(text, 0.0)], *call) == []
+
+
+def test_phrase_is_credited_before_a_concept_over_the_same_words():
+    hits = find_statements(rule("refund_policy"), [segment("课程开课七天内可无理由全额退费", 0.0)], *EDUCATION)
+    assert [(h.phrase, h.concepts) for h in hits] == [("开课七天内可无理由全额退费", {})]
+
+
+def test_concept_annotation_names_the_groups_heard():
+    annotations, flags = check_call([segment("本电话为营销电话", 0.0), segment("学费我们全额退还", 5.0)],
+                                    {"type": "marketing", "industry": "education"}, CATALOG)
+    refund = next(a for a in annotations if a["rule"] == "refund_policy")
+    assert refund["matched_phrase"] == "full_refund" and refund["concepts"] == {"refund": "退还", "full": "全额"}
+    assert flags == []
+
+
+# --- confidence and needs_review ----------------------------------------------------------
+
+INSURANCE = [segment("您好本电话为营销电话", 0.0), segment("我们新推出一款意外保险还送体检", 4.0)]
+
+
+def test_weakly_inferred_industry_is_low_confidence_with_alternatives():
+    call = classify_call(INSURANCE, CATALOG)
+    assert (call["type"], call["industry"], call["confidence"]) == ("marketing", "general", "low")
+    assert call["alternatives"] == {"industry": {"finance": ["保险"]}}
+
+
+def test_missing_statement_of_a_plausible_industry_needs_review():
+    call = classify_call(INSURANCE, CATALOG)
+    _, flags = check_call(INSURANCE, call, CATALOG)
+    assert sorted(f["rule"] for f in flags) == ["qualification", "risk_warning"]
+    assert all(f["problem"] == "needs_review" for f in flags)
+    message = next(f["message"] for f in flags if f["rule"] == "risk_warning")
+    assert message == ("industry inferred as general from 0 keyword(s); if this is a marketing finance call "
+                       "(heard: 保险), 风险告知 (risk_warning) is missing.")
+
+
+def test_statement_said_under_the_alternative_needs_no_review():
+    segments = INSURANCE + [segment("意外险也有风险请您谨慎购买", 8.0)]
+    _, flags = check_call(segments, classify_call(segments, CATALOG), CATALOG)
+    assert [f["rule"] for f in flags] == ["qualification"]
+
+
+def test_confident_or_given_classification_raises_no_review():
+    finance = finance_call(2.0)
+    call = classify_call(finance, CATALOG)
+    assert call["confidence"] == "high" and call["alternatives"] == {}
+    meta = classify_call(INSURANCE, CATALOG, {"type": "marketing", "industry": "general"})
+    assert meta["confidence"] == "metadata"
+    assert check_call(INSURANCE, meta, CATALOG)[1] == []
+
+
+def test_a_class_with_fewer_keywords_is_not_an_alternative():
+    # gym sale: general (健身, 门店) beats education (报名); low confidence, but no alternative
+    segments = [segment("我是健身会员顾问我们新开了一家门店这周报名有优惠", 0.0)]
+    call = classify_call(segments, CATALOG)
+    assert (call["industry"], call["confidence"], call["alternatives"]) == ("general", "low", {})

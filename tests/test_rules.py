@@ -163,3 +163,63 @@ def test_phrase_sets_and_flat_phrases_are_exclusive(tmp_path):
 
 def test_empty_folder(tmp_path):
     assert "no *.yaml phrase files" in load_error(tmp_path)
+
+
+CONCEPT_RULE = GOOD_RULE + """\
+    concepts:
+      - name: full_refund
+        within_chars: 20
+        groups:
+          refund: [退费, 退款]
+          full: [全额, 全部]
+"""
+
+
+def test_concepts_load_with_groups_in_order(tmp_path):
+    write(tmp_path, "rules.yaml", CONCEPT_RULE)
+    concept = load_catalog(tmp_path).rule("greeting").phrase_sets[0].concepts[0]
+    assert (concept.name, concept.within_chars, concept.ordered) == ("full_refund", 20, False)
+    assert concept.groups == (("refund", ("退费", "退款")), ("full", ("全额", "全部")))
+
+
+def test_shipped_rules_all_have_concepts():
+    for rule in load_catalog(ROOT / "phrases").rules:
+        assert all(s.concepts for s in rule.phrase_sets), rule.id
+
+
+@pytest.mark.parametrize("edit, line, message", [
+    (("        within_chars: 20\n", "        within_chars: 20\n        orderd: true\n"), 13,
+     "unknown key 'orderd' in a concept"),
+    (("          full: [全额, 全部]\n", ""), 13, "'groups' must map at least 2 group names"),
+    (("[全额, 全部]", "[全额, 全]"), 15, "keyword '全' in group 'full' is too short"),
+    (("[全额, 全部]", "[全额, 全…部]"), 15, "must not contain '…'"),
+    (("        within_chars: 20\n", "        within_chars: 3\n"), 12, "within_chars 3 is shorter than"),
+    (("        within_chars: 20\n", "        within_chars: 500\n"), 12,
+     "'within_chars' must be greater than 0 and at most 200"),
+    (("        within_chars: 20\n", "        within_chars: 20\n        ordered: yes please\n"), 13,
+     "'ordered' must be true or false"),
+    (("        within_chars: 20\n", ""), 11, "concept needs 'within_chars'"),
+    (("      - name: full_refund\n", "      - name: Full Refund\n"), 11, "concept 'name' must be lower_snake_case"),
+    (("          refund: [退费, 退款]\n", "          refund: []\n"), 14, "group 'refund' must be a non-empty list"),
+])
+def test_concept_errors_name_file_line_and_rule(tmp_path, edit, line, message):
+    path = write(tmp_path, "rules.yaml", CONCEPT_RULE.replace(*edit))
+    error = load_error(tmp_path)
+    assert error.startswith(f"{path}:{line}: rule 'greeting': "), error
+    assert message in error
+
+
+def test_duplicate_concept_names(tmp_path):
+    path = write(tmp_path, "rules.yaml", CONCEPT_RULE + CONCEPT_RULE.split("    concepts:\n")[1])
+    assert load_error(tmp_path).startswith(f"{path}:16: rule 'greeting': duplicate concept name 'full_refund'")
+
+
+def test_classification_confidence_limits_are_validated(tmp_path):
+    write(tmp_path, "rules.yaml", GOOD_RULE)
+    path = write(tmp_path, "classes.yaml", """\
+        classification:
+          confident_keywords: many
+          types: {marketing: [营销]}
+          industries: {finance: [基金]}
+        """)
+    assert load_error(tmp_path).startswith(f"{path}:2: 'confident_keywords' must be an integer")
