@@ -12,13 +12,14 @@ OUT    ?= out/demo
 install: system-deps $(VENV)/.installed $(MODEL)
 
 # Debian packages the tool and its tests call: ffmpeg/ffprobe for decoding and clips;
-# chromium and a CJK font to render report.html in the tests (headless screenshot).
+# chromium and a CJK font to render report.html in the tests (headless screenshot);
+# libopencore-amrnb0 to encode AMR-NB test copies (Debian's ffmpeg only decodes AMR).
 system-deps:
 	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null && command -v chromium >/dev/null \
-	  && fc-list :lang=zh 2>/dev/null | grep -q . || { \
+	  && fc-list :lang=zh 2>/dev/null | grep -q . && ldconfig -p | grep -q libopencore-amrnb || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
-	    ffmpeg chromium fonts-noto-cjk >/dev/null; }
+	    ffmpeg chromium fonts-noto-cjk libopencore-amrnb0 >/dev/null; }
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +45,7 @@ fixtures:
 	$(PYTHON) -m venv .venv-fixtures
 	.venv-fixtures/bin/pip install -q -r fixtures/requirements.txt
 	.venv-fixtures/bin/python fixtures/generate.py
+	.venv-fixtures/bin/python fixtures/paraphrase.py
 
 clean:
 	rm -rf out bench/out .pytest_cache
