@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,7 +39,14 @@ def load_truths(folder: Path = FIXTURES) -> dict[str, dict]:
 
 
 def scan_folder(folder: Path, out: Path, *options: str) -> dict:
-    """Scan a folder with the real CLI and model; report.jsonl records by file stem."""
+    """Scan a folder with the real CLI and model; report.jsonl records by file stem.
+
+    CALLAUDIT_TEST_WORKERS=1 scans with one worker of two CTranslate2 threads instead of
+    one thread per core: int8 results differ with the thread count as with the CPU's
+    kernels (CT2_FORCE_CPU_ISA), and the suite must pass under each.
+    """
+    workers = os.environ.get("CALLAUDIT_TEST_WORKERS")
+    options = (*options, "--workers", workers) if workers else options
     proc = subprocess.run([sys.executable, "-m", "pipeline", "scan", str(folder), *options, "--out", str(out)],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
