@@ -19,13 +19,14 @@ from pipeline import catalog, clips, engine, outputs
 
 @pytest.fixture
 def fake_analysis(monkeypatch):
-    """Replace the analysis with hand-made records; returns the list of files analysed."""
+    """Replace the analysis with hand-made records; returns the files transcribed ("re-check X": checked only)."""
     analysed: list[str] = []
 
     def fake_analyse_all(recordings, options):
         for rec in recordings:
-            analysed.append(rec.relative)
-            yield make_record(Path(rec.path), rec.relative, call_id="ignored")
+            analysed.append(rec.relative if rec.transcript is None else f"re-check {rec.relative}")
+            record = make_record(Path(rec.path), rec.relative, call_id="ignored")
+            yield record, {"recording": record["recording"], "segments": record["segments"]}
 
     monkeypatch.setattr(engine, "analyse_all", fake_analyse_all)
     return analysed
@@ -107,7 +108,9 @@ def test_changed_phrases_or_content_trigger_reanalysis(tmp_path, archive, phrase
     out = tmp_path / "out"
     scan(archive, out, phrases)
     (phrases / "rules.yaml").write_text((phrases / "rules.yaml").read_text("utf-8") + "\n# edited\n", "utf-8")
-    assert scan(archive, out, phrases).analysed == 2
+    stats = scan(archive, out, phrases)   # a catalog edit: checks again from the stored transcripts
+    assert (stats.rechecked, stats.analysed) == (2, 0) and "2 re-checked, 0 analysed" in stats.line()
+    assert fake_analysis[-2:] == ["re-check a.wav", "re-check sub/b.wav"]
     make_recording(archive / "a.wav", 9.0)   # new content, same name
     stats = scan(archive, out, phrases)
     assert (stats.analysed, stats.unchanged) == (1, 1)
@@ -156,7 +159,7 @@ def test_interrupted_scan_resumes_without_loss_or_duplicates(tmp_path, archive, 
                 (out / "calls" / ".half.json.abcd.tmp").write_text("{", "utf-8")  # what kill -9 leaves
                 raise KeyboardInterrupt
             analysed.append(rec.relative)
-            yield make_record(Path(rec.path), rec.relative)
+            yield make_record(Path(rec.path), rec.relative), None
 
     monkeypatch.setattr(engine, "analyse_all", crashing)
     with pytest.raises(KeyboardInterrupt):
@@ -167,7 +170,7 @@ def test_interrupted_scan_resumes_without_loss_or_duplicates(tmp_path, archive, 
     def fine(recordings, options):
         for rec in recordings:
             analysed.append(rec.relative)
-            yield make_record(Path(rec.path), rec.relative)
+            yield make_record(Path(rec.path), rec.relative), None
 
     monkeypatch.setattr(engine, "analyse_all", fine)
     stats = scan(archive, out, phrases)
