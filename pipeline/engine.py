@@ -559,7 +559,7 @@ def scan(paths: list[str], out_dir: Path, options: ScanOptions,
             row = cat.file_row(pending.call_id)
             if (row and rec.sha256 and row["sha256"] == rec.sha256 and row["fingerprint"] == pending.fp
                     and row["clip_key"] == clip_key and row["file"] == rec.relative
-                    and _files_complete(out_dir, row["record"])):
+                    and _cacheable(row["record"]) and _files_complete(out_dir, row["record"])):
                 cat.touch(pending.call_id, scan_id, str(_absolute(rec.path)))
                 stats.unchanged += 1
                 if on_record:
