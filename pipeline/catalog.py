@@ -1,16 +1,21 @@
 """Catalog: `DIR/catalog.sqlite`, what has been scanned into an output folder.
 
-Two tables carry the results:
+Three tables carry the results:
 
-* `analyses` caches each analysis by (recording sha256, fingerprint). The
-  fingerprint covers everything that changes the result: model, ASR and VAD
-  settings, the phrase catalog's content, the analysis code and the file's
-  metadata row. A re-scan of an unchanged recording finds its analysis here and
-  neither decodes nor transcribes it; a changed phrase catalog or model misses
-  and the recording is analysed again.
+* `transcripts` caches the transcript stage (decode, VAD, quiet boost, ASR) by
+  (recording sha256, key); the key covers the model's sha256, the ASR and VAD
+  settings and that stage's code, never the phrase catalog (pipeline.engine.transcript_key).
+* `analyses` caches each finished record by (recording sha256, fingerprint); the
+  fingerprint adds the phrase catalog, thresholds, the checks' code and the file's
+  metadata row. A re-scan of an unchanged recording finds its record here and
+  neither decodes nor transcribes it; after a phrase catalog edit it misses, the
+  transcript hits, and only the checks run again.
 * `files` is the archive as last scanned: one row per call (call_id), with the
   final record (clip paths included) and the recording's path on disk (for the
   report's waveforms). report.jsonl/.csv/.html are regenerated from it.
+
+`info` keeps the archive root of the output folder (relative paths, and so
+call_ids, are taken from it by every scan).
 
 Each finished recording is committed in one transaction after its files are on
 disk, so a scan killed at any moment resumes where it stopped: committed calls
@@ -37,6 +42,13 @@ CREATE TABLE IF NOT EXISTS analyses (
     record      TEXT NOT NULL,
     created_at  REAL NOT NULL,
     PRIMARY KEY (sha256, fingerprint)
+);
+CREATE TABLE IF NOT EXISTS transcripts (
+    sha256      TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    transcript  TEXT NOT NULL,
+    created_at  REAL NOT NULL,
+    PRIMARY KEY (sha256, key)
 );
 CREATE TABLE IF NOT EXISTS files (
     call_id     TEXT PRIMARY KEY,
@@ -107,7 +119,24 @@ class Catalog:
             self._lock.close()   # releases the lock
             self._lock = None
 
-    # -- analyses cache -------------------------------------------------------------
+    # -- archive settings -----------------------------------------------------------
+    def get_info(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM info WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_info(self, key: str, value: str) -> None:
+        with self._transaction():
+            self.db.execute("INSERT OR REPLACE INTO info VALUES (?, ?)", (key, value))
+
+    # -- transcripts and analyses caches ------------------------------------------------
+    def transcript(self, sha256: str | None, key: str) -> dict | None:
+        """The stored transcript of a recording's content under these ASR settings, or None."""
+        if not sha256:
+            return None
+        row = self.db.execute("SELECT transcript FROM transcripts WHERE sha256=? AND key=?",
+                              (sha256, key)).fetchone()
+        return json.loads(row[0]) if row else None
+
     def lookup(self, sha256: str | None, fp: str) -> dict | None:
         """The cached analysis of a recording's content under these options, or None."""
         if not sha256:
@@ -127,17 +156,27 @@ class Catalog:
         return out
 
     def store(self, *, record: dict, analysis: dict | None, source_path: str | None, sha256: str | None,
-              fp: str, clip_key: str, scan_id: str) -> None:
-        """Commit one finished call (and its analysis, when cacheable) in one transaction."""
+              fp: str, clip_key: str, scan_id: str, transcript: dict | None = None,
+              transcript_fp: str = "") -> list[str]:
+        """Commit one finished call (its analysis when cacheable, its new transcript) in one transaction.
+
+        Returns the call_ids this file had before under another id (their files are stale).
+        """
         now = time.time()
         with self._transaction():
+            if transcript is not None and sha256:
+                self.db.execute("INSERT OR REPLACE INTO transcripts VALUES (?,?,?,?)",
+                                (sha256, transcript_fp, json.dumps(transcript, ensure_ascii=False), now))
             if analysis is not None and sha256:
                 self.db.execute("INSERT OR REPLACE INTO analyses VALUES (?,?,?,?)",
                                 (sha256, fp, json.dumps(analysis, ensure_ascii=False), now))
+            replaced = [r[0] for r in self.db.execute("SELECT call_id FROM files WHERE file=? AND call_id<>?",
+                                                      (record["file"], record["call_id"]))]
             self.db.execute("DELETE FROM files WHERE file=? AND call_id<>?", (record["file"], record["call_id"]))
             self.db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?)",
                             (record["call_id"], record["file"], source_path, sha256, fp, clip_key,
                              json.dumps(record, ensure_ascii=False), scan_id, now))
+        return replaced
 
     def touch(self, call_id: str, scan_id: str, source_path: str | None) -> None:
         """Mark an unchanged call as seen by this scan."""
@@ -145,12 +184,24 @@ class Catalog:
             self.db.execute("UPDATE files SET scan_id=?, source_path=? WHERE call_id=?",
                             (scan_id, source_path, call_id))
 
-    def prune(self, scan_id: str) -> list[str]:
-        """Forget calls this (complete) scan did not see; returns their call_ids."""
-        gone = [r[0] for r in self.db.execute("SELECT call_id FROM files WHERE scan_id<>?", (scan_id,))]
+    def prune(self, scan_id: str, scopes: list[str] | None = None) -> list[str]:
+        """Forget calls this (complete) scan did not see; returns their call_ids.
+
+        `scopes` limits it to calls whose file is one of these relative paths or lies
+        under one of these folders ("." is the whole archive); None means every call.
+        """
+        def in_scope(file: str) -> bool:
+            return scopes is None or any(s == "." or file == s or file.startswith(s + "/") for s in scopes)
+
+        gone = [cid for cid, file in self.db.execute("SELECT call_id, file FROM files WHERE scan_id<>?", (scan_id,))
+                if in_scope(file)]
         with self._transaction():
-            self.db.execute("DELETE FROM files WHERE scan_id<>?", (scan_id,))
+            self.db.executemany("DELETE FROM files WHERE call_id=?", [(cid,) for cid in gone])
         return gone
+
+    def call_ids(self) -> dict[str, str]:
+        """call_id -> file of every call in this output folder."""
+        return dict(self.db.execute("SELECT call_id, file FROM files"))
 
     # -- archive view ---------------------------------------------------------------
     def records(self) -> list[dict]:
@@ -165,7 +216,8 @@ class Catalog:
     def stats(self) -> dict[str, int]:
         calls = self.db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
         cached = self.db.execute("SELECT COUNT(*) FROM analyses").fetchone()[0]
-        return {"calls": calls, "analyses": cached}
+        transcripts = self.db.execute("SELECT COUNT(*) FROM transcripts").fetchone()[0]
+        return {"calls": calls, "analyses": cached, "transcripts": transcripts}
 
     # -- waveform cache -------------------------------------------------------------
     def get_peaks(self, sha256: str | None, points: int) -> list | None:

@@ -2,7 +2,7 @@
 
 Exit status: 0 when the batch finished (files that failed have error records in
 the report), 2 for usage errors (bad arguments, unreadable metadata or phrase
-catalog, missing model).
+catalog, missing model, a path outside the output folder's archive root).
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ from tqdm import tqdm
 from pipeline import clips, engine, report
 from pipeline.catalog import CatalogDBError
 from pipeline.decode import MAX_DURATION_S
+from pipeline.errors import UsageError
 from pipeline.meta import MetaError, load_meta
 from pipeline.models import ModelError
 from pipeline.rules import CatalogError, load_catalog
+from pipeline.vad import VadOptions
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,14 +31,21 @@ def build_parser() -> argparse.ArgumentParser:
     scan = commands.add_parser("scan", help="scan recordings and write the compliance report")
     scan.add_argument("paths", nargs="+", metavar="PATH", help="recording files or folders (recursive)")
     scan.add_argument("--out", required=True, type=Path, help="output folder")
+    scan.add_argument("--root", metavar="DIR",
+                      help="archive root call paths are relative to (default: the output folder's, else the "
+                           "common parent of PATHs)")
+    scan.add_argument("--prune", action="store_true",
+                      help="drop every call of the output folder this scan did not see (default: only vanished "
+                           "files under the given PATHs)")
     scan.add_argument("--meta", help="CSV of call metadata (column 'file' plus call_id,type,industry,...)")
     scan.add_argument("--model", help="'default' (bundled Whisper base), a CTranslate2 model folder, "
-                                      "or a faster-whisper model name")
+                                      "or a faster-whisper model name already in the local Hugging Face cache "
+                                      "(never downloaded)")
     scan.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                       help="worker processes, each with its own model (default: all cores)")
     scan.add_argument("--beam-size", type=int, default=5, help="ASR beam size (1 = greedy, faster)")
     scan.add_argument("--language", default="zh", help="ASR language (default zh)")
-    scan.add_argument("--vad-aggressiveness", type=int, choices=range(4), default=2,
+    scan.add_argument("--vad-aggressiveness", type=int, choices=range(4), default=VadOptions.aggressiveness,
                       help="webrtcvad aggressiveness 0-3 (higher drops more noise)")
     scan.add_argument("--phrases", default=str(engine.DEFAULT_PHRASES_DIR),
                       help="folder of phrase-catalog YAML files")
@@ -72,12 +81,12 @@ def run_scan(args: argparse.Namespace) -> int:
     load_catalog(args.phrases)  # a catalog error is a usage error: report it before any work
     options = engine.ScanOptions(
         model=args.model, language=args.language, beam_size=args.beam_size,
-        vad_aggressiveness=args.vad_aggressiveness, phrases_dir=args.phrases,
+        vad=VadOptions(aggressiveness=args.vad_aggressiveness), phrases_dir=args.phrases,
         workers=max(1, args.workers), meta=load_meta(args.meta) if args.meta else {},
         redact=args.redact, max_duration_s=args.max_duration, time_limit_s=args.time_limit,
         engine=args.engine, address=args.address,
     )
-    recordings = engine.discover(args.paths)
+    recordings = engine.discover(args.paths, engine.archive_root(args.paths, args.root))
     if not recordings:
         print(f"callaudit: no recordings found under {' '.join(args.paths)}", file=sys.stderr)
         return 2
@@ -88,7 +97,7 @@ def run_scan(args: argparse.Namespace) -> int:
     stats = engine.ScanStats()
     with tqdm(total=len(recordings), unit="call", file=sys.stderr, desc="scanning") as bar:
         records = engine.scan(args.paths, args.out, options, on_record=lambda _: bar.update(),
-                              clip_options=clip_options, stats=stats)
+                              clip_options=clip_options, stats=stats, root=args.root, prune=args.prune)
     print(stats.line(), file=sys.stderr)
     failed = [r for r in records if r["status"] == "error"]
     problems = Counter(f"{f['problem']}:{f['rule'] or '-'}" for r in records for f in r["flags"])
@@ -118,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (MetaError, CatalogError, ModelError, CatalogDBError) as exc:
+    except (MetaError, CatalogError, ModelError, CatalogDBError, UsageError) as exc:
         print(f"callaudit: {exc}", file=sys.stderr)
         return 2
 

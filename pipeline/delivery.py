@@ -12,55 +12,27 @@ call, was ruled not given. For each annotation this stage measures
 
 and raises `too_fast` / `inaudible` flags from the rule's `delivery` limits.
 
-It also recovers statements a plain pass misses: speech far below its channel's
-level is raised to it before transcription (`boost_quiet`), and speech
-whose syllable rate is abnormally high (`fast_speech`) is searched again with looser
-pinyin thresholds by the matcher; what stays unintelligible is pointed out in the
-`missing` flag so a reviewer knows where to listen.
+It also finds speech whose syllable rate is abnormally high (`fast_speech`), which
+the matcher searches again with a looser threshold; what stays unintelligible is
+pointed out in the `missing` flag so a reviewer knows where to listen. (Speech far
+below its channel's level is raised before transcription: pipeline.recovery.)
+Every flag carries the `channel` of the statement it is about.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import numpy as np
 
 from pipeline import vad
+from pipeline.levels import ChannelLevels, dbfs
 from pipeline.outputs import clock
+from pipeline.recovery import RecoveryOptions
 from pipeline.rules import Catalog
 
 FRAME_S = 0.010  # loudness envelope hop: 10 ms resolves syllables up to ~15/s
 SYLLABLE_CHARS = re.compile(r"[\u3400-\u9fff0-9A-Za-z]")
-
-
-@dataclass
-class ChannelLevels:
-    """Reference levels of one channel, measured once per call."""
-
-    speech_dbfs: float  # typical (median) level of its speech segments
-    noise_dbfs: float  # noise floor: 10th percentile of 30 ms frame levels
-
-
-def dbfs(x: np.ndarray) -> float:
-    """RMS level in dB relative to full scale; -120 for digital silence."""
-    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
-    return round(float(20 * np.log10(max(rms, 1e-6))), 2)
-
-
-def frame_levels(x: np.ndarray, sample_rate: int, frame_s: float = 0.03) -> np.ndarray:
-    """Level in dBFS of consecutive frames."""
-    n = int(frame_s * sample_rate)
-    frames = x[: x.size // n * n].reshape(-1, n).astype(np.float64)
-    return 20 * np.log10(np.maximum(np.sqrt(np.mean(frames ** 2, axis=1)), 1e-6))
-
-
-def channel_levels(channel: np.ndarray, sample_rate: int, spans: list[tuple[float, float]]) -> ChannelLevels:
-    """Typical speech level (median over speech spans) and noise floor of one channel."""
-    speech = [dbfs(channel[int(s * sample_rate): int(e * sample_rate)]) for s, e in spans]
-    levels = frame_levels(channel, sample_rate)
-    noise = float(np.percentile(levels, 10)) if levels.size else -120.0
-    return ChannelLevels(float(np.median(speech)) if speech else noise, round(noise, 2))
 
 
 def syllable_count(text: str) -> int:
@@ -144,64 +116,12 @@ def judge(measured: dict, limits: dict) -> dict:
     return {"audible": bool(audible), "rate_ok": bool(rate_ok)}
 
 
-def reference_levels(samples: np.ndarray, sample_rate: int,
-                     speech: list[vad.SpeechSegment]) -> dict[int, ChannelLevels]:
-    """Typical speech level and noise floor of every channel, from its VAD segments."""
-    return {ch: channel_levels(samples[ch], sample_rate,
-                               [(s.start, s.end) for s in speech if s.channel == ch])
-            for ch in range(samples.shape[0])}
-
-
-def boost_quiet(samples: np.ndarray, sample_rate: int, speech: list[vad.SpeechSegment],
-                levels: dict[int, ChannelLevels], quiet_below_db: float = 15.0,
-                context_s: float = 1.5) -> tuple[np.ndarray, list[vad.SpeechSegment], list[vad.SpeechSegment]]:
-    """Raise speech more than `quiet_below_db` under its channel's level before ASR.
-
-    Whisper drops a statement 20-30 dB below the rest of the call, and webrtcvad
-    hears only its loudest syllables. Around each quiet VAD segment (widened by
-    `context_s`, never into louder neighbours) the audio is raised to the channel's
-    speech level and VAD runs again there. Returns the samples to transcribe (the
-    original ones stay for the level measurements), the new speech segments, and the
-    raised windows. Doing this before the one ASR pass costs no extra decoding.
-    """
-    def level(seg: vad.SpeechSegment) -> float:
-        return dbfs(samples[seg.channel, int(seg.start * sample_rate): int(seg.end * sample_rate)])
-
-    quiet = [s for s in speech if level(s) < levels[s.channel].speech_dbfs - quiet_below_db]
-    if not quiet:
-        return samples, speech, []
-    boosted, new_speech, windows = samples.copy(), [s for s in speech if s not in quiet], []
-    duration = samples.shape[1] / sample_rate
-    for seg in quiet:
-        louder = [s for s in new_speech if s.channel == seg.channel]
-        start = max([seg.start - context_s, 0.0] + [s.end for s in louder if s.end <= seg.start])
-        end = min([seg.end + context_s, duration] + [s.start for s in louder if s.start >= seg.end])
-        lo, hi = int(start * sample_rate), int(end * sample_rate)
-        gain = 10 ** ((levels[seg.channel].speech_dbfs - level(seg)) / 20)
-        boosted[seg.channel, lo:hi] = np.clip(samples[seg.channel, lo:hi] * gain, -1.0, 1.0)
-        for piece in vad.detect_speech(boosted[seg.channel:seg.channel + 1, lo:hi], sample_rate):
-            new_speech.append(vad.SpeechSegment(round(start + piece.start, 3), round(start + piece.end, 3),
-                                                seg.channel))
-        windows.append(vad.SpeechSegment(round(start, 3), round(end, 3), seg.channel))
-    return boosted, sorted(new_speech, key=lambda s: (s.start, s.channel)), windows
-
-
-def mark_recovered(segments: list[dict], windows: list[vad.SpeechSegment]) -> list[dict]:
-    """Tag the transcript segments heard in a raised window with `"recovered": "gain"`."""
-    for segment in segments:
-        if any(w.channel == segment["channel"] and segment["start"] < w.end and w.start < segment["end"]
-               for w in windows):
-            segment["recovered"] = "gain"
-    return segments
-
-
 def fast_speech(samples: np.ndarray, sample_rate: int, speech: list[vad.SpeechSegment],
-                segments: list[dict], min_rate: float = 7.5) -> list[dict]:
+                segments: list[dict], min_rate: float = RecoveryOptions.fast_min_rate) -> list[dict]:
     """Stretches of abnormally fast speech: `{start, end, channel, rate}`.
 
     A VAD segment counts when its acoustic syllable rate, or the text rate of an ASR
-    segment inside it, reaches `min_rate`: 7.5/s is two thirds faster than normal
-    reading; the fixtures' normal utterances measure 3.5-6.9/s, too-fast ones 8.2-9.3/s.
+    segment inside it, reaches `min_rate` (RecoveryOptions.fast_min_rate).
     """
     found = []
     for seg in speech:
@@ -233,7 +153,8 @@ def assess(annotations: list[dict], flags: list[dict], catalog: Catalog, samples
         rule = catalog.rule(annotation["rule"])
         annotation.update(measure(annotation, samples, sample_rate, levels))
         annotation.update(judge(annotation, rule.delivery))
-        base = {"rule": rule.id, "start": annotation["start"], "end": annotation["end"]}
+        base = {"rule": rule.id, "start": annotation["start"], "end": annotation["end"],
+                "channel": annotation["channel"]}
         if not annotation["rate_ok"]:
             new_flags.append({"problem": "too_fast", **base, "message": (
                 f"{rule.label} ({rule.id}) said at {annotation['speech_rate_cps']} characters/s, "

@@ -6,7 +6,8 @@ model, loaded once) and runs `Analyser.analyse_file` on the recordings it is
 given, so a record is exactly the one the local engine produces. Every actor is
 kept busy (one recording running, one queued), results are collected as they
 complete and handed back in input order as soon as all earlier ones are in (the
-scan writes each call's files and catalog row as it arrives).
+scan writes each call's files and catalog row as it arrives). An actor that dies
+turns its recording into a `worker_crashed` record, as a local worker does.
 
 Without `options.address` a private Ray instance is started on this machine
 (loopback only, no dashboard, no usage stats) and shut down at the end; with
@@ -19,9 +20,8 @@ in the same Python environment.
 from __future__ import annotations
 
 import os
-import traceback
 from collections import deque
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
@@ -41,7 +41,7 @@ class AnalyserActor:
     def __init__(self, options: engine.ScanOptions):
         self.analyser = engine.Analyser(options)
 
-    def analyse(self, rec: engine.Recording) -> dict:
+    def analyse(self, rec: engine.Recording) -> tuple[dict, dict | None]:
         return self.analyser.analyse_file(rec)
 
 
@@ -91,19 +91,15 @@ def _actor_env(options: engine.ScanOptions) -> dict:
     return {"env_vars": {"OMP_NUM_THREADS": threads}} if threads else {}
 
 
-def _failure(rec: engine.Recording, options: engine.ScanOptions, exc: BaseException) -> dict:
-    """An actor that died (killed, out of memory, node lost) becomes an error record (re-analysed next scan)."""
-    record = engine.empty_record(rec, engine.meta_mod.lookup(options.meta, rec.relative))
-    record.update(status="error", error={
-        "code": "internal_error",
-        "message": f"ray: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
-        "traceback": traceback.format_exc(limit=5),
-    })
-    return record
+def _failure(rec: engine.Recording, options: engine.ScanOptions, exc: BaseException) -> tuple[dict, None]:
+    """An actor that died (killed, out of memory, node lost): a `worker_crashed` record (re-analysed next scan)."""
+    first_line = str(exc).splitlines()[0] if str(exc) else ""
+    return engine.crash_record(rec, options, f"ray: {type(exc).__name__}: {first_line}"), None
 
 
-def analyse_all_ray(recordings: list[engine.Recording], options: engine.ScanOptions) -> Iterator[dict]:
-    """Yield one record per recording, in input order, analysed by Ray actors."""
+def analyse_all_ray(recordings: list[engine.Recording],
+                    options: engine.ScanOptions) -> Iterator[tuple[dict, dict | None]]:
+    """Yield (record, transcript) per recording, in input order, analysed by Ray actors."""
     if not recordings:
         return
     started = _connect(options)
@@ -111,7 +107,7 @@ def analyse_all_ray(recordings: list[engine.Recording], options: engine.ScanOpti
     try:
         cpus = int(ray.cluster_resources().get("CPU", 1))
         n_actors, per_actor = plan_actors(options, len(recordings), cpus)
-        actor_options = engine.ScanOptions(**{**asdict(options), "cpu_threads": per_actor, "workers": 1})
+        actor_options = replace(options, cpu_threads=per_actor, workers=1)
         actors = [AnalyserActor.options(num_cpus=per_actor, max_restarts=1,
                                         runtime_env=_actor_env(options)).remote(actor_options)
                   for _ in range(n_actors)]
@@ -119,7 +115,7 @@ def analyse_all_ray(recordings: list[engine.Recording], options: engine.ScanOpti
         todo = deque((i, replace(rec, path=str(Path(rec.path).resolve())))
                      for i, rec in enumerate(recordings))
         running: dict = {}                      # ObjectRef -> (index, actor)
-        done: dict[int, dict] = {}
+        done: dict[int, tuple] = {}
         next_out = 0
 
         def submit(actor) -> None:

@@ -15,3 +15,7 @@ class InputError(Exception):
 
     def as_dict(self) -> dict:
         return {"code": self.code, "message": self.message}
+
+
+class UsageError(Exception):
+    """The scan cannot run as asked (exit status 2), e.g. a path outside the output folder's archive root."""

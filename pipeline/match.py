@@ -30,7 +30,6 @@ from pipeline.outputs import clock
 from pipeline.rules import GAP_MARKERS, Catalog, Classification, Concept, Position, Rule
 
 HOMOPHONE_COST = 0.1       # same toneless pinyin, different character: Whisper's commonest error
-JOIN_MAX_GAP_S = 5.0       # consecutive segments of a channel closer than this are one text
 CAPTURE_LOOKAHEAD = 30     # characters after a statement searched for captured fields
 MIN_KEYWORD_PINYIN = 3     # shorter classification keywords match literally only
 # A concept keyword counts at this alignment score: a 2-character keyword survives two
@@ -41,6 +40,20 @@ KEYWORD_MIN_SCORE = 75.0
 _T2S = opencc.OpenCC("t2s")
 _TO_HAN_DIGITS = str.maketrans("0123456789幺两〇", "零一二三四五六七八九一二零")
 _TO_ASCII_DIGITS = str.maketrans("零一二三四五六七八九", "0123456789")
+
+
+@dataclass(frozen=True)
+class MatchOptions:
+    """How statements are searched (the per-rule `min_score` is in the phrase catalog).
+
+    join_max_gap_s: consecutive segments of a channel closer than this are one text, so a
+        statement split by the VAD or by a breath is still found.
+    fast_slack: points the threshold is lowered by when a missing statement is searched
+        again in abnormally fast speech (where Whisper writes sound-alikes).
+    """
+
+    join_max_gap_s: float = 5.0
+    fast_slack: float = 12.0
 
 
 @dataclass(frozen=True)
@@ -120,7 +133,7 @@ def _turns(segments: list[dict]) -> list[int]:
     return turns
 
 
-def _streams(segments: list[dict]) -> list[_Stream]:
+def _streams(segments: list[dict], join_max_gap_s: float) -> list[_Stream]:
     """Join each channel's segments in time order, starting a new stream at long pauses."""
     turns = _turns(segments)
     streams: list[_Stream] = []
@@ -129,7 +142,7 @@ def _streams(segments: list[dict]) -> list[_Stream]:
     for i in sorted(range(len(segments)), key=lambda i: segments[i]["start"]):
         segment = segments[i]
         channel = segment.get("channel", 0)
-        if channel not in current or segment["start"] - last_end[channel] > JOIN_MAX_GAP_S:
+        if channel not in current or segment["start"] - last_end[channel] > join_max_gap_s:
             current[channel] = _Stream(channel)
             streams.append(current[channel])
         stream, last_end[channel] = current[channel], segment["end"]
@@ -312,7 +325,8 @@ def _hit(rule: Rule, phrase: str, stream: _Stream, start: int, end: int, score: 
 
 
 def find_statements(rule: Rule, segments: list[dict], call_type: str | None = None,
-                    industry: str | None = None) -> list[Hit]:
+                    industry: str | None = None,
+                    join_max_gap_s: float = MatchOptions.join_max_gap_s) -> list[Hit]:
     """Every place the rule's statement was said: best non-overlapping hits, in time order.
 
     Only the phrase sets meant for `call_type`/`industry` are searched (all sets
@@ -324,7 +338,7 @@ def find_statements(rule: Rule, segments: list[dict], call_type: str | None = No
     phrases = list(dict.fromkeys(p for s in sets for p in s.phrases))
     concepts = list(dict.fromkeys(c for s in sets for c in s.concepts))
     candidates = []
-    for number, stream in enumerate(_streams(segments)):
+    for number, stream in enumerate(_streams(segments, join_max_gap_s)):
         for order, phrase in enumerate(phrases):
             for start, end, score in _phrase_spans(_pattern(phrase), stream, rule.min_score, rule.max_gap_chars):
                 candidates.append((0, -score, order, number, start, end, phrase, stream, {}))
@@ -434,12 +448,12 @@ def _annotation(rule: Rule, hit: Hit) -> dict:
 def _flag(rule: Rule, hits: list[Hit]) -> dict | None:
     """A "missing" or "late" flag for a required rule, or None when it was said in place."""
     if not hits:
-        return {"problem": "missing", "rule": rule.id, "start": None, "end": None,
+        return {"problem": "missing", "rule": rule.id, "start": None, "end": None, "channel": None,
                 "message": f"Required statement not found: {rule.label} ({rule.id})."}
     if any(_on_time(rule.position, h) for h in hits):
         return None
     first = hits[0]
-    return {"problem": "late", "rule": rule.id, "start": first.start, "end": first.end,
+    return {"problem": "late", "rule": rule.id, "start": first.start, "end": first.end, "channel": first.channel,
             "message": f"Statement said too late: {rule.label} ({rule.id}) starts at "
                        f"{clock(first.start)}, required {rule.position.describe()}."}
 
@@ -479,7 +493,7 @@ def _review_flags(segments: list[dict], call: dict, catalog: Catalog) -> list[di
             continue
         for call_type, industry in _alternatives(call):
             if rule.applies(call_type, industry) and not find_statements(rule, segments, call_type, industry):
-                flags.append({"problem": "needs_review", "rule": rule.id, "start": None, "end": None,
+                flags.append({"problem": "needs_review", "rule": rule.id, "start": None, "end": None, "channel": None,
                               "message": f"{_assumption(call, call_type, industry, catalog)}, "
                                          f"{rule.label} ({rule.id}) is missing."})
                 break
@@ -487,13 +501,14 @@ def _review_flags(segments: list[dict], call: dict, catalog: Catalog) -> list[di
 
 
 def check_call(segments: list[dict], call: dict, catalog: Catalog, fast_segments: list[dict] = (),
-               fast_slack: float = 12.0) -> tuple[list[dict], list[dict]]:
+               options: MatchOptions = MatchOptions()) -> tuple[list[dict], list[dict]]:
     """Annotate every statement of the rules that apply to this call; flag required ones missing or late.
 
     `call` is classify_call's result (its `type` and `industry` pick the rules
     and phrase sets). A rule not found at its threshold is searched again in
     `fast_segments` (transcripts of abnormally fast speech, where Whisper writes
-    sound-alikes) with its threshold lowered by `fast_slack`. Annotations are in time order.
+    sound-alikes) with its threshold lowered by `options.fast_slack`. Annotations are in
+    time order; flags carry the channel of the statement they are about (None: all).
     Required rules of a plausible other classification (low confidence) that are
     not said raise `needs_review` (see `_review_flags`).
     """
@@ -502,10 +517,10 @@ def check_call(segments: list[dict], call: dict, catalog: Catalog, fast_segments
     for rule in catalog.rules:
         if not rule.applies(call_type, industry):
             continue
-        hits = find_statements(rule, segments, call_type, industry)
+        hits = find_statements(rule, segments, call_type, industry, options.join_max_gap_s)
         if not hits and fast_segments:
-            loose = replace(rule, min_score=rule.min_score - fast_slack)
-            hits = find_statements(loose, list(fast_segments), call_type, industry)
+            loose = replace(rule, min_score=rule.min_score - options.fast_slack)
+            hits = find_statements(loose, list(fast_segments), call_type, industry, options.join_max_gap_s)
         annotations += [_annotation(rule, h) for h in hits]
         flag = _flag(rule, hits) if rule.required else None
         if flag:

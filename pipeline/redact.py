@@ -41,15 +41,30 @@ def mask_text(text: str, keep: frozenset[str] = frozenset()) -> str:
     return "".join(chars)
 
 
-def redact_record(record: dict) -> dict:
-    """Mask personal numbers in a call record's transcript and annotation texts, in place."""
-    keep = frozenset(str(v) for a in record.get("annotations", []) for v in a.get("fields", {}).values() if v)
-    for segment in record.get("segments", []):
+def kept_numbers(record: dict) -> frozenset[str]:
+    """The numbers a call's statements captured (certificate numbers): they stay unmasked."""
+    return frozenset(str(v) for a in record.get("annotations", []) for v in a.get("fields", {}).values() if v)
+
+
+def redact_segments(segments: list[dict], keep: frozenset[str] = frozenset()) -> list[dict]:
+    """Mask personal numbers in transcript segments and their words, in place.
+
+    Used on the record and on the transcript the catalog keeps, so with --redact no
+    unmasked number is stored anywhere in the output folder.
+    """
+    for segment in segments:
         segment["text"] = mask_text(segment["text"], keep)
         if segment.get("words"):
             masked = mask_text("".join(w["word"] for w in segment["words"]), keep)
             for word in segment["words"]:
                 word["word"], masked = masked[: len(word["word"])], masked[len(word["word"]):]
+    return segments
+
+
+def redact_record(record: dict) -> dict:
+    """Mask personal numbers in a call record's transcript and annotation texts, in place."""
+    keep = kept_numbers(record)
+    redact_segments(record.get("segments", []), keep)
     for annotation in record.get("annotations", []):
         annotation["text"] = mask_text(annotation["text"], keep)
     return record

@@ -8,6 +8,7 @@ for the documented schema.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -494,17 +495,32 @@ def _load_file(path: Path) -> tuple[dict | None, list[tuple], tuple | None]:
     return defaults, rules, classification
 
 
+def catalog_files(directory: str | Path) -> list[Path]:
+    """The phrase files of a folder (`*.yaml` and `*.yml`) in name order: the one list both
+    loading and the catalog checksum use, so nothing counts that is not loaded."""
+    folder = Path(directory)
+    return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")], key=lambda p: p.name)
+
+
+def catalog_sha256(directory: str | Path) -> str:
+    """sha256 over the catalog files' names and bytes: which catalog a record was checked against."""
+    digest = hashlib.sha256()
+    for path in catalog_files(directory):
+        digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def load_catalog(directory: str | Path) -> Catalog:
-    """Load and validate every `*.yaml` file of a folder into one Catalog.
+    """Load and validate every `*.yaml` / `*.yml` file of a folder into one Catalog.
 
     `defaults` and `classification` may each appear in one file only; rule ids
     must be unique across all files. Files are read in name order so messages
     and rule order are stable.
     """
     folder = Path(directory)
-    paths = sorted(folder.glob("*.yaml"))
+    paths = catalog_files(folder)
     if not paths:
-        raise CatalogError(f"{folder}: no *.yaml phrase files found")
+        raise CatalogError(f"{folder}: no *.yaml or *.yml phrase files found")
     loaded = [(path, *_load_file(path)) for path in paths]
     defaults = {"min_score": DEFAULT_MIN_SCORE, "max_gap_chars": DEFAULT_MAX_GAP_CHARS}
     classification = Classification()

@@ -45,11 +45,14 @@ grid shows, 0.8 dB, only at the exact shifted offset, i.e. up to 576 trial encod
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 from scipy import ndimage, signal
 from scipy.linalg import solve_toeplitz
 
-from pipeline.decode import Audio, RecordingInfo, decode
+from pipeline.decode import MAX_DURATION_S, Audio, RecordingInfo, decode
+from pipeline.errors import InputError
 
 GRID_S = 0.01            # common time grid of all score tracks
 EDGE_S = 0.35            # first/last seconds ignored (encoder priming, fades)
@@ -80,6 +83,13 @@ SUPPORT = ("digital_silence", "dc_step", "broadband", "noise_floor", "lpc_residu
 SUPPORT_Z = {"dc_step": 6.0, "broadband": 8.0, "noise_floor": 13.0, "lpc_residual": 45.0}
 SUPPORT_GATE = 0.6  # supporting evidence only nudges where a primary detector already reaches this
 HEADERLESS_CONTAINERS = frozenset({"amr"})
+
+
+@dataclass(frozen=True)
+class SpliceOptions:
+    """thresholds: the fused-score level at which each primary detector alone flags (THRESHOLDS)."""
+
+    thresholds: dict[str, float] = field(default_factory=lambda: dict(THRESHOLDS))
 
 
 # --------------------------------------------------------------------------- #
@@ -621,14 +631,19 @@ def dc_step_track(x: np.ndarray, sr: int, n_grid: int, window_s: float = 0.5) ->
 # --------------------------------------------------------------------------- #
 # fusion
 # --------------------------------------------------------------------------- #
-def _analysis_audio(path: str, info: RecordingInfo, audio: Audio) -> tuple[np.ndarray, int]:
-    """Native-rate samples when the file is at most 16 kHz (G.711 grid needs them), else `audio`."""
+def _analysis_audio(path: str, info: RecordingInfo, audio: Audio,
+                    max_duration_s: float = MAX_DURATION_S) -> tuple[np.ndarray, int]:
+    """Native-rate samples when the file is at most 16 kHz (G.711 grid needs them), else `audio`.
+
+    Decoded under the same `max_duration_s` as the pipeline's audio (memory bound). Only
+    a decoding failure falls back to `audio`; anything else is a bug and is raised.
+    """
     native = info.sample_rate or audio.sample_rate
     if native == audio.sample_rate or native > MAX_ANALYSIS_RATE or native < 8000:
         return audio.samples, audio.sample_rate
     try:
-        return decode(path, sample_rate=native, info=info).samples, native
-    except Exception:  # noqa: BLE001 - fall back to the pipeline's audio
+        return decode(path, sample_rate=native, info=info, max_duration_s=max_duration_s).samples, native
+    except InputError:
         return audio.samples, audio.sample_rate
 
 
@@ -733,7 +748,8 @@ def candidates(tracks: dict[str, np.ndarray], thresholds: dict[str, float] = THR
     return out
 
 
-def detect_splices(path: str, info: RecordingInfo, audio: Audio, speech: list | None = None) -> list[dict]:
+def detect_splices(path: str, info: RecordingInfo, audio: Audio, speech: list | None = None,
+                   options: SpliceOptions = SpliceOptions(), max_duration_s: float = MAX_DURATION_S) -> list[dict]:
     """Splice candidates of one recording: [{"time", "score", "detectors", "evidence"}].
 
     `time` is seconds from the start, `score` the fused score (>= 1.0; the margin
@@ -741,13 +757,13 @@ def detect_splices(path: str, info: RecordingInfo, audio: Audio, speech: list | 
     `speech` (the VAD segments) is recorded in the evidence (inside/outside speech);
     the detectors find non-speech frames themselves with minimum statistics.
     """
-    samples, sr = _analysis_audio(path, info, audio)
+    samples, sr = _analysis_audio(path, info, audio, max_duration_s)
     tracks, context = score_tracks(np.atleast_2d(samples), sr)
-    found = candidates(tracks)
+    found = candidates(tracks, options.thresholds)
     decoded_s = samples.shape[-1] / sr
     # raw AMR has no length field: ffprobe guesses it from the bitrate, so a mismatch means nothing
     dur = 0.0 if info.container in HEADERLESS_CONTAINERS else duration_mismatch(info.duration_s, decoded_s)
-    if dur >= THRESHOLDS["duration"]:
+    if dur >= options.thresholds["duration"]:
         found.append({"time": round(min(info.duration_s, decoded_s), 2), "score": round(dur, 3),
                       "detectors": ["duration"],
                       "evidence": {"duration": {"declared_s": info.duration_s,
@@ -762,7 +778,7 @@ def splice_flags(splices: list[dict]) -> list[dict]:
     """One report flag per splice candidate (for human review, not proof of editing)."""
     flags = []
     for s in splices:
-        flags.append({"problem": "splice", "rule": None, "start": s["time"], "end": s["time"],
+        flags.append({"problem": "splice", "rule": None, "start": s["time"], "end": s["time"], "channel": None,
                       "message": (f"possible edit at {s['time']:.2f} s (score {s['score']:.2f}; "
                                   f"{', '.join(s['detectors'])}); listen before concluding")})
     return flags

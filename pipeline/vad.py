@@ -24,12 +24,29 @@ class SpeechSegment:
     channel: int
 
 
-def speech_frames(channel: np.ndarray, sample_rate: int, aggressiveness: int = 2) -> np.ndarray:
-    """One boolean per FRAME_MS frame: does webrtcvad hear speech in it?
+@dataclass(frozen=True)
+class VadOptions:
+    """How speech is found (defaults suit 8-16 kHz call audio).
 
-    `aggressiveness` 0..3: higher rejects more non-speech (noisy lines) at the risk
-    of dropping soft speech.
+    aggressiveness: webrtcvad 0-3; higher rejects more non-speech (noisy lines) at the
+        risk of dropping soft speech.
+    padding_s: kept before and after each segment so first and last syllables are not clipped.
+    merge_gap_s: pauses up to this long inside a sentence keep it one segment.
+    min_speech_s: shorter bursts (clicks, blips) are dropped.
+    max_segment_s: longer segments are split at their quietest frame, so each fits one
+        30 s Whisper window.
     """
+
+    aggressiveness: int = 2
+    padding_s: float = 0.2
+    merge_gap_s: float = 0.3
+    min_speech_s: float = 0.25
+    max_segment_s: float = 25.0
+
+
+def speech_frames(channel: np.ndarray, sample_rate: int,
+                  aggressiveness: int = VadOptions.aggressiveness) -> np.ndarray:
+    """One boolean per FRAME_MS frame: does webrtcvad hear speech in it? (see VadOptions.aggressiveness)"""
     vad = webrtcvad.Vad(aggressiveness)
     frame_len = sample_rate * FRAME_MS // 1000
     pcm = (np.clip(channel, -1.0, 1.0) * 32767).astype("<i2")
@@ -77,24 +94,19 @@ def split_long(span: tuple[float, float], energy: np.ndarray, frame_s: float,
     return split_long((start, cut), energy, frame_s, max_s) + split_long((cut, end), energy, frame_s, max_s)
 
 
-def detect_speech(samples: np.ndarray, sample_rate: int, aggressiveness: int = 2,
-                  padding_s: float = 0.2, merge_gap_s: float = 0.3, min_speech_s: float = 0.25,
-                  max_segment_s: float = 25.0) -> list[SpeechSegment]:
-    """Speech segments of every channel of `samples` (shape (channels, n)), sorted by start.
-
-    Defaults suit 8-16 kHz call audio: 0.5 s merges pauses inside a sentence, 0.2 s
-    padding keeps word onsets, 25 s keeps each piece inside one Whisper window.
-    """
+def detect_speech(samples: np.ndarray, sample_rate: int,
+                  options: VadOptions = VadOptions()) -> list[SpeechSegment]:
+    """Speech segments of every channel of `samples` (shape (channels, n)), sorted by start."""
     duration = samples.shape[1] / sample_rate
     frame_s = FRAME_MS / 1000
     frame_len = sample_rate * FRAME_MS // 1000
     segments = []
     for channel_index, channel in enumerate(samples):
-        flags = speech_frames(channel, sample_rate, aggressiveness)
+        flags = speech_frames(channel, sample_rate, options.aggressiveness)
         n = flags.size
         energy = np.square(channel[: n * frame_len].reshape(n, frame_len)).mean(axis=1)
-        spans = frames_to_spans(flags, frame_s, merge_gap_s, min_speech_s)
-        for padded in pad_spans(spans, padding_s, duration):
-            for start, end in split_long(padded, energy, frame_s, max_segment_s):
+        spans = frames_to_spans(flags, frame_s, options.merge_gap_s, options.min_speech_s)
+        for padded in pad_spans(spans, options.padding_s, duration):
+            for start, end in split_long(padded, energy, frame_s, options.max_segment_s):
                 segments.append(SpeechSegment(round(float(start), 3), round(float(end), 3), channel_index))
     return sorted(segments, key=lambda s: (s.start, s.channel))

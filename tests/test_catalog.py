@@ -19,13 +19,14 @@ from pipeline import catalog, clips, engine, outputs
 
 @pytest.fixture
 def fake_analysis(monkeypatch):
-    """Replace the analysis with hand-made records; returns the list of files analysed."""
+    """Replace the analysis with hand-made records; returns the files transcribed ("re-check X": checked only)."""
     analysed: list[str] = []
 
     def fake_analyse_all(recordings, options):
         for rec in recordings:
-            analysed.append(rec.relative)
-            yield make_record(Path(rec.path), rec.relative, call_id="ignored")
+            analysed.append(rec.relative if rec.transcript is None else f"re-check {rec.relative}")
+            record = make_record(Path(rec.path), rec.relative, call_id="ignored")
+            yield record, {"recording": record["recording"], "segments": record["segments"]}
 
     monkeypatch.setattr(engine, "analyse_all", fake_analyse_all)
     return analysed
@@ -107,7 +108,9 @@ def test_changed_phrases_or_content_trigger_reanalysis(tmp_path, archive, phrase
     out = tmp_path / "out"
     scan(archive, out, phrases)
     (phrases / "rules.yaml").write_text((phrases / "rules.yaml").read_text("utf-8") + "\n# edited\n", "utf-8")
-    assert scan(archive, out, phrases).analysed == 2
+    stats = scan(archive, out, phrases)   # a catalog edit: checks again from the stored transcripts
+    assert (stats.rechecked, stats.analysed) == (2, 0) and "2 re-checked, 0 analysed" in stats.line()
+    assert fake_analysis[-2:] == ["re-check a.wav", "re-check sub/b.wav"]
     make_recording(archive / "a.wav", 9.0)   # new content, same name
     stats = scan(archive, out, phrases)
     assert (stats.analysed, stats.unchanged) == (1, 1)
@@ -156,7 +159,7 @@ def test_interrupted_scan_resumes_without_loss_or_duplicates(tmp_path, archive, 
                 (out / "calls" / ".half.json.abcd.tmp").write_text("{", "utf-8")  # what kill -9 leaves
                 raise KeyboardInterrupt
             analysed.append(rec.relative)
-            yield make_record(Path(rec.path), rec.relative)
+            yield make_record(Path(rec.path), rec.relative), None
 
     monkeypatch.setattr(engine, "analyse_all", crashing)
     with pytest.raises(KeyboardInterrupt):
@@ -167,7 +170,7 @@ def test_interrupted_scan_resumes_without_loss_or_duplicates(tmp_path, archive, 
     def fine(recordings, options):
         for rec in recordings:
             analysed.append(rec.relative)
-            yield make_record(Path(rec.path), rec.relative)
+            yield make_record(Path(rec.path), rec.relative), None
 
     monkeypatch.setattr(engine, "analyse_all", fine)
     stats = scan(archive, out, phrases)
@@ -225,3 +228,91 @@ def test_two_scans_cannot_write_one_folder(tmp_path, archive, phrases, fake_anal
         with catalog.Catalog(out) as reader:   # reading (flags) is fine meanwhile
             assert reader.records() == []
     assert scan(archive, out, phrases).analysed == 2
+
+
+def scan_paths(paths: list[Path], out: Path, phrases: Path, **kwargs) -> engine.ScanStats:
+    stats = engine.ScanStats()
+    engine.scan([str(p) for p in paths], out, engine.ScanOptions(phrases_dir=str(phrases)), stats=stats, **kwargs)
+    return stats
+
+
+def test_same_name_in_two_folders_is_two_calls(tmp_path, phrases, fake_analysis):
+    """`scan a/x.wav b/x.wav` and two roots sharing a relative path: two calls, stable over re-scans."""
+    for folder in ("a", "b", "r1/day", "r2/day"):
+        (tmp_path / folder).mkdir(parents=True)
+    make_recording(tmp_path / "a" / "x.wav", 12.0)
+    make_recording(tmp_path / "b" / "x.wav", 13.0)
+    out = tmp_path / "out"
+    scan_paths([tmp_path / "a" / "x.wav", tmp_path / "b" / "x.wav"], out, phrases)
+    records = report_lines(out)
+    assert [r["file"] for r in records] == ["a/x.wav", "b/x.wav"]
+    assert len({r["call_id"] for r in records}) == 2
+    again = scan_paths([tmp_path / "a" / "x.wav", tmp_path / "b" / "x.wav"], out, phrases)
+    assert (again.unchanged, again.analysed, again.removed) == (2, 0, 0) and report_lines(out) == records
+
+    make_recording(tmp_path / "r1" / "day" / "x.wav", 12.0)
+    make_recording(tmp_path / "r2" / "day" / "x.wav", 14.0)
+    out2 = tmp_path / "out2"
+    scan_paths([tmp_path / "r1", tmp_path / "r2"], out2, phrases)
+    assert [r["file"] for r in report_lines(out2)] == ["r1/day/x.wav", "r2/day/x.wav"]
+    assert len({r["call_id"] for r in report_lines(out2)}) == 2
+
+
+def test_scanning_a_subfolder_keeps_the_rest_of_the_archive(tmp_path, archive, phrases, fake_analysis):
+    out = tmp_path / "out"
+    scan_paths([archive], out, phrases)
+    before = report_lines(out)
+    call_files = sorted(p.name for p in (out / "calls").iterdir())
+    stats = scan_paths([archive / "sub"], out, phrases)
+    assert (stats.found, stats.unchanged, stats.removed) == (1, 1, 0)   # same relative path, same call_id
+    assert report_lines(out) == before
+    assert sorted(p.name for p in (out / "calls").iterdir()) == call_files
+    assert all((out / a["clip"]).is_file() for r in before for a in r["annotations"])
+
+
+def test_vanished_files_are_pruned_under_the_scanned_paths_or_everywhere_with_prune(tmp_path, archive, phrases,
+                                                                                   fake_analysis):
+    out = tmp_path / "out"
+    scan_paths([archive], out, phrases)
+    (archive / "a.wav").unlink()
+    (archive / "sub" / "b.wav").unlink()
+    make_recording(archive / "sub" / "c.wav", 11.0)
+    stats = scan_paths([archive / "sub"], out, phrases)
+    assert (stats.analysed, stats.removed) == (1, 1)
+    assert [r["file"] for r in report_lines(out)] == ["a.wav", "sub/c.wav"]   # a.wav was not under sub/
+    stats = scan_paths([archive / "sub"], out, phrases, prune=True)
+    assert (stats.unchanged, stats.removed) == (1, 1)
+    assert [r["file"] for r in report_lines(out)] == ["sub/c.wav"]
+    assert sorted(p.name.split("-")[0] for p in (out / "clips").iterdir()) == ["c"]
+
+
+def test_paths_outside_the_output_folders_root_are_refused(tmp_path, archive, phrases, fake_analysis):
+    out = tmp_path / "out"
+    scan_paths([archive / "sub"], out, phrases)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    make_recording(elsewhere / "z.wav", 10.0)
+    with pytest.raises(engine.UsageError, match="outside the archive root"):
+        scan_paths([elsewhere], out, phrases)
+    with pytest.raises(engine.UsageError, match="would rename"):
+        scan_paths([archive / "sub"], out, phrases, root=str(archive))
+    assert [r["file"] for r in report_lines(out)] == ["b.wav"]
+
+
+def test_metadata_call_ids_stay_unique(tmp_path, archive, phrases, fake_analysis):
+    out = tmp_path / "out"
+    meta = {"a.wav": {"call_id": "C1"}, "sub/b.wav": {"call_id": "C1"}}
+    engine.scan([str(archive)], out, engine.ScanOptions(phrases_dir=str(phrases), meta=meta))
+    ids = [r["call_id"] for r in report_lines(out)]
+    assert ids[0] == "C1" and ids[1].startswith("C1-") and len(set(ids)) == 2
+
+
+def test_transcript_key_ignores_the_checks_and_checks_key_covers_redaction():
+    """The transcript cache must survive any change to matching, delivery, splices, rules or phrases."""
+    assert not set(engine.TRANSCRIPT_MODULES) & {"match", "rules", "delivery", "splice", "redact", "meta"}
+    assert {"match", "rules", "delivery", "splice", "redact"} <= set(engine.CHECK_MODULES)
+    options = engine.ScanOptions()
+    assert engine.transcript_key(options, "m") == engine.transcript_key(
+        engine.ScanOptions(phrases_dir="/elsewhere", match=engine.MatchOptions(fast_slack=3.0)), "m")
+    assert engine.transcript_key(options, "m") != engine.transcript_key(engine.ScanOptions(beam_size=1), "m")
+    assert engine.checks_key(options, "c1") != engine.checks_key(options, "c2")

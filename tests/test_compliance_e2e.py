@@ -42,17 +42,24 @@ def test_inferred_call_type_and_industry_match_truth(fixture_scan, truths):
 
 
 def test_delivery_flags_point_at_the_statement(fixture_scan, truths):
-    """too_fast / inaudible flags overlap the truth statement of that delivery; normal ones never flag."""
+    """too_fast / inaudible flags overlap the truth statement of that delivery, on its channel; normal ones
+    are judged audible and at a normal rate."""
+    normal = 0
     for stem, truth in truths.items():
         record = fixture_scan["records"][stem]
         for flag in (f for f in record["flags"] if f["problem"] in ("too_fast", "inaudible")):
             kind = {"too_fast": "fast", "inaudible": "quiet"}[flag["problem"]]
-            assert any(u["rule"] == flag["rule"] and u["delivery"] == kind and overlaps(flag, u)
-                       for u in truth["utterances"]), f"{stem}: {flag}"
+            assert any(u["rule"] == flag["rule"] and u["delivery"] == kind and u["channel"] == flag["channel"]
+                       and overlaps(flag, u) for u in truth["utterances"]), f"{stem}: {flag}"
+        for a in record["annotations"]:
+            if any(u["rule"] == a["rule"] and u["delivery"] == "normal" and overlaps(a, u) for u in said(truth)):
+                normal += 1
+                assert a["audible"] and a["rate_ok"], f"{stem}: normal statement judged {a}"
         for a in record["annotations"]:
             print(f"{stem:32} {a['rule']:22} {a['start']:6.2f}-{a['end']:6.2f} "
                   f"{a['speech_rate_cps']:5.2f} cps {a['acoustic_rate_sps']:5.2f} sps "
                   f"{a['level_dbfs']:7.2f} dBFS rel {a['relative_level_db']:6.2f} snr {a['snr_db']:6.2f}")
+    assert normal >= 10
 
 
 def test_unintelligible_statement_points_reviewer_to_fast_speech(fixture_scan, truths):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import SR
-from pipeline import delivery
+from pipeline import delivery, levels
 
 
 def syllable_train(rate_hz: float, seconds: float, level: float = 0.1, noise: float = 0.002,
@@ -30,8 +30,8 @@ def test_acoustic_rate_ignores_steady_noise():
 
 def test_dbfs_of_known_sine_and_silence():
     sine = 0.1 * np.sin(2 * np.pi * 440 * np.arange(SR) / SR)
-    assert delivery.dbfs(sine) == pytest.approx(-23.01, abs=0.02)
-    assert delivery.dbfs(np.zeros(100)) == -120.0
+    assert levels.dbfs(sine) == pytest.approx(-23.01, abs=0.02)
+    assert levels.dbfs(np.zeros(100)) == -120.0
 
 
 def test_syllable_count_counts_han_digits_letters_not_punctuation():
@@ -45,15 +45,15 @@ def test_measure_quiet_fast_statement_against_the_call():
     noise = np.random.default_rng(1).normal(0, 0.0005, 9 * SR).astype(np.float32)
     channel = noise + np.concatenate([loud, np.zeros(SR), quiet_fast])
     samples = channel[None, :]
-    levels = {0: delivery.channel_levels(channel, SR, [(0.0, 6.0)])}
+    reference = {0: levels.channel_levels(channel, SR, [(0.0, 6.0)])}
     annotation = {"channel": 0, "start": 7.0, "end": 9.0, "text": "本电话为营销电话本电话为营销电话"}
-    m = delivery.measure(annotation, samples, SR, levels)
+    m = delivery.measure(annotation, samples, SR, reference)
     assert m["speech_rate_cps"] == pytest.approx(8.0)
     assert m["acoustic_rate_sps"] == pytest.approx(9.0, rel=0.15)
     assert m["relative_level_db"] == pytest.approx(20 * np.log10(0.005 / 0.1), abs=1.5)
     assert 10 < m["snr_db"] < 25
     verdict = delivery.judge(m, {"max_rate_cps": 7.0, "min_relative_level_db": -15, "min_snr_db": 10})
     assert verdict == {"audible": False, "rate_ok": False}
-    normal = delivery.measure({**annotation, "start": 0.0, "end": 6.0, "text": "字" * 27}, samples, SR, levels)
+    normal = delivery.measure({**annotation, "start": 0.0, "end": 6.0, "text": "字" * 27}, samples, SR, reference)
     assert delivery.judge(normal, {"max_rate_cps": 7.0, "min_relative_level_db": -15, "min_snr_db": 10}) == \
         {"audible": True, "rate_ok": True}

@@ -196,3 +196,24 @@ def test_flagged_lines_filters():
                                               "a.wav\ta-1\tmissing\trisk_warning\t-"]
     assert report.flagged_lines([record], problem="missing") == ["a.wav\ta-1\tmissing\trisk_warning\t-"]
     assert report.flagged_lines([record], rule="nope") == []
+
+
+def test_delivery_flags_carry_their_channel_and_are_drawn_on_it():
+    """An inaudible statement of the customer channel (1) is flagged and drawn on lane 1, not lane 0."""
+    from pipeline import delivery, rules
+    from pipeline.levels import ChannelLevels
+    catalog_ = rules.load_catalog(ROOT / "phrases")
+    rng = np.random.default_rng(0)
+    samples = np.stack([0.1 * np.sin(np.arange(8 * 16000) / 5.0), rng.normal(0, 1e-4, 8 * 16000)])
+    annotation = {"rule": "marketing_disclosure", "label": "营销电话标识", "start": 2.0, "end": 4.0, "channel": 1,
+                  "text": "本电话为营销电话", "matched_phrase": "本电话为营销电话", "score": 100.0, "fields": {}}
+    reference = {ch: ChannelLevels(-20.0, -60.0) for ch in (0, 1)}
+    annotations, flags = delivery.assess([annotation], [], catalog_, samples.astype(np.float32), 16000,
+                                         reference, [])
+    inaudible = [f for f in flags if f["problem"] == "inaudible"]
+    assert inaudible and inaudible[0]["channel"] == 1
+    record = {"file": "x.wav", "call_id": "x", "recording": {"duration_s": 8.0, "channels": 2},
+              "annotations": annotations, "flags": inaudible, "splices": [], "segments": []}
+    svg = report.waveform_svg(record, None, {})
+    lane_top = re.search(r'<rect class="flag" x="[\d.]+" y="([\d.]+)"', svg).group(1)
+    assert float(lane_top) > 90   # lane 1 starts below lane 0 (30 + 90)

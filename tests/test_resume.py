@@ -1,9 +1,11 @@
-"""End to end with the real CLI and model on three short fixtures: kill -9 and resume, re-scan skips.
+"""End to end with the real CLI and model on three short fixtures: kill -9 and resume, re-scan skips,
+a phrase-catalog edit re-checks without transcribing.
 
 Three scans of three recordings: an uninterrupted reference, a scan killed with
 SIGKILL after its first call is committed (while it works on the next), and that
 scan restarted. The restarted scan's report.jsonl must equal the reference's; a
-re-scan of the reference archive must transcribe nothing.
+re-scan of the reference archive must transcribe nothing; after an edit of the
+phrase catalog the scan re-runs the checks only, from the stored transcripts.
 """
 
 from __future__ import annotations
@@ -72,7 +74,8 @@ def reference(archive, tmp_path_factory) -> dict:
 
 def test_first_scan_analyses_everything(reference):
     assert stats_line(reference["stderr"]) == (
-        f"catalog: {len(SUBSET)} found, 0 unchanged (skipped), 0 reused, {len(SUBSET)} analysed, 0 removed")
+        f"catalog: {len(SUBSET)} found, 0 unchanged (skipped), 0 reused, 0 re-checked, {len(SUBSET)} analysed, "
+        "0 removed")
     assert len(records(reference["out"])) == len(SUBSET)
 
 
@@ -84,7 +87,8 @@ def test_rescan_of_unchanged_archive_transcribes_nothing(reference, archive, tmp
     seconds = time.monotonic() - started
     assert proc.returncode == 0, proc.stderr
     assert stats_line(proc.stderr) == (
-        f"catalog: {len(SUBSET)} found, {len(SUBSET)} unchanged (skipped), 0 reused, 0 analysed, 0 removed")
+        f"catalog: {len(SUBSET)} found, {len(SUBSET)} unchanged (skipped), 0 reused, 0 re-checked, 0 analysed, "
+        "0 removed")
     assert records(out) == records(reference["out"])
     print(f"scan {reference['seconds']:.1f} s, unchanged re-scan {seconds:.1f} s")
     assert seconds < reference["seconds"] / 2
@@ -117,3 +121,35 @@ def test_killed_scan_resumes_to_the_same_report(reference, archive, tmp_path):
     clips = sorted(p.relative_to(out).as_posix() for p in (out / "clips").rglob("*") if p.is_file())
     assert clips == sorted(p.relative_to(reference["out"]).as_posix()
                            for p in (reference["out"] / "clips").rglob("*") if p.is_file())
+
+
+def test_catalog_edit_rechecks_from_stored_transcripts(reference, archive, tmp_path):
+    """A comment and a raised threshold in rules.yaml: nothing transcribed, the new threshold applied."""
+    out = tmp_path / "edited"
+    shutil.copytree(reference["out"], out)
+    phrases = tmp_path / "phrases"
+    shutil.copytree(ROOT / "phrases", phrases)
+    rules_yaml = phrases / "rules.yaml"
+    rules_yaml.write_text("# a reviewer's note\n" + rules_yaml.read_text("utf-8"), "utf-8")
+    proc = subprocess.run(cli("scan", str(archive), "--out", str(out), "--phrases", str(phrases)),
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert f"{len(SUBSET)} re-checked, 0 analysed" in stats_line(proc.stderr)
+    before = records(reference["out"])
+    after = records(out)
+    assert [{k: v for k, v in r.items() if k != "provenance"} for r in after] == \
+        [{k: v for k, v in r.items() if k != "provenance"} for r in before]
+    assert all(r["provenance"]["catalog"]["sha256"] != b["provenance"]["catalog"]["sha256"]
+               for r, b in zip(after, before))
+
+    text = rules_yaml.read_text("utf-8")
+    assert "\ndefaults:\n  min_score: 72\n" in text
+    strict = text.replace("\ndefaults:\n  min_score: 72\n", "\ndefaults:\n  min_score: 99.5\n")
+    rules_yaml.write_text(strict, "utf-8")
+    proc = subprocess.run(cli("scan", str(archive), "--out", str(out), "--phrases", str(phrases)),
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert f"{len(SUBSET)} re-checked, 0 analysed" in stats_line(proc.stderr)
+    strict_records = records(out)
+    assert [r["segments"] for r in strict_records] == [r["segments"] for r in before]
+    assert sum(len(r["annotations"]) for r in strict_records) < sum(len(r["annotations"]) for r in before)

@@ -6,6 +6,7 @@ outputs are owner-only, no network is needed, and kill -9 at random points loses
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES, ROOT, write_audio
+from pipeline import decode, redact
 
 GOOD = ["service_call.wav", "marketing_variant_disclosure.amr"]
 LONG_NAME = "录音_" + "x" * 180 + ".wav"
@@ -149,14 +151,52 @@ def test_scan_needs_no_network(tmp_path):
     assert record["status"] == "ok" and record["segments"]
 
 
+def callback_number_recording(path: Path) -> Path:
+    """Fixture speech joined into a spoken digit run Whisper base writes as a 15-digit (bank-card-like) number:
+    the complaint call's order number followed by a doctor's licence number, without their lead-ins."""
+    sr = 16000
+    order = decode.decode(str(FIXTURES / "complaint_call_stereo.wav"), sample_rate=sr).samples[1]
+    licence = decode.decode(str(FIXTURES / "medical_consult_disclaimer.wav"), sample_rate=sr).samples[0]
+    pause = np.zeros(int(0.5 * sr), np.float32)
+    joined = np.concatenate([pause, order[int(13.45 * sr): int(15.15 * sr)], np.zeros(int(0.05 * sr), np.float32),
+                             licence[int(5.62 * sr): int(7.40 * sr)], pause])
+    return write_audio(path, joined, sr)
+
+
+def personal_numbers(text: str) -> list[str]:
+    shadow = "".join(redact.DIGIT_OF.get(c, c) for c in text)
+    return [text[m.start():m.end()] for m in redact.NUMBER_RUN.finditer(shadow)
+            if redact.is_personal_number(re.sub(r"[-\s]", "", m.group()))]
+
+
 def test_redact_masks_personal_numbers_end_to_end(tmp_path, fixture_scan):
-    """The complaint call's customer reads an order number; redaction masks only personal numbers."""
-    proc = run_scan(str(FIXTURES / "complaint_call_stereo.wav"), "--out", str(tmp_path), "--redact",
-                    "--workers", "1")
+    """A spoken personal number is masked in every output, the catalog's stored transcripts included;
+    the complaint call's order number is not personal and stays."""
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    callback_number_recording(archive / "callback.wav")
+    shutil.copy(FIXTURES / "complaint_call_stereo.wav", archive / "complaint_call_stereo.wav")
+    proc = run_scan(str(archive / "callback.wav"), "--out", str(tmp_path / "clean"), "--workers", "1")
     assert proc.returncode == 0, proc.stderr
-    record = json.loads((tmp_path / "report.jsonl").read_text("utf-8"))
-    clean = fixture_scan["records"]["complaint_call_stereo"]
-    assert [s["text"] for s in record["segments"]] == [s["text"] for s in clean["segments"]]
+    clean = json.loads((tmp_path / "clean" / "report.jsonl").read_text("utf-8"))
+    spoken = [n for s in clean["segments"] for n in personal_numbers(s["text"])]
+    assert spoken, f"precondition: the joined digits no longer transcribe to a personal number: {clean['segments']}"
+
+    out = tmp_path / "redacted"
+    proc = run_scan(str(archive), "--out", str(out), "--redact", "--workers", "1")
+    assert proc.returncode == 0, proc.stderr
+    records = {r["file"]: r for r in map(json.loads, (out / "report.jsonl").read_text("utf-8").splitlines())}
+    masked = records["callback.wav"]
+    assert [s["text"] for s in masked["segments"]] == [redact.mask_text(s["text"]) for s in clean["segments"]]
+    assert not [n for s in masked["segments"] for n in personal_numbers(s["text"])]
+    assert "".join(w["word"] for w in masked["segments"][0]["words"]) == masked["segments"][0]["text"]
+    for path in [p for p in out.rglob("*") if p.is_file() and p.suffix != ".wav"]:
+        data = path.read_bytes()
+        for number in spoken:
+            assert number.encode("utf-8") not in data, f"{number} left in {path}"
+    complaint = fixture_scan["records"]["complaint_call_stereo"]
+    assert [s["text"] for s in records["complaint_call_stereo.wav"]["segments"]] == \
+        [s["text"] for s in complaint["segments"]]
 
 
 def test_kill_at_random_points_loses_and_duplicates_nothing(tmp_path, fixture_scan):

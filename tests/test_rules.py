@@ -162,7 +162,7 @@ def test_phrase_sets_and_flat_phrases_are_exclusive(tmp_path):
 
 
 def test_empty_folder(tmp_path):
-    assert "no *.yaml phrase files" in load_error(tmp_path)
+    assert "no *.yaml or *.yml phrase files" in load_error(tmp_path)
 
 
 CONCEPT_RULE = GOOD_RULE + """\
@@ -223,3 +223,14 @@ def test_classification_confidence_limits_are_validated(tmp_path):
           industries: {finance: [基金]}
         """)
     assert load_error(tmp_path).startswith(f"{path}:2: 'confident_keywords' must be an integer")
+
+
+def test_yml_files_are_loaded_and_counted_alike(tmp_path):
+    """A `.yml` rule file is part of the catalog: loaded, and in the checksum records carry."""
+    from pipeline.rules import catalog_files, catalog_sha256
+    write(tmp_path, "a.yaml", GOOD_RULE)
+    before = catalog_sha256(tmp_path)
+    write(tmp_path, "b.yml", GOOD_RULE.replace("greeting", "farewell").replace("您好很高兴为您服务", "感谢您的来电再见"))
+    assert [r.id for r in load_catalog(tmp_path).rules] == ["greeting", "farewell"]
+    assert [p.name for p in catalog_files(tmp_path)] == ["a.yaml", "b.yml"]
+    assert catalog_sha256(tmp_path) != before

@@ -22,7 +22,7 @@ import pytest
 from pipeline import splice as S
 from pipeline.decode import decode, probe
 from pipeline.vad import SpeechSegment
-from tests.conftest import FIXTURES, ROOT, write_audio
+from conftest import FIXTURES, ROOT, write_audio
 
 sys.path.insert(0, str(ROOT / "fixtures"))
 import tamper  # noqa: E402
@@ -355,8 +355,9 @@ def test_fused_margins(tamper_results):
     clean = {e["file"]: round(1.0 - e["max_fused"], 3) for e, _ in tamper_results if e["edit"] == "clean"}
     assert all(m > 0 for m in clean.values()), clean
     current = {"clean": clean, "splices": splice_margins}
-    if os.environ.get("SPLICE_MARGINS_UPDATE") or not MARGINS.exists():
+    if os.environ.get("SPLICE_MARGINS_UPDATE"):
         MARGINS.write_text(json.dumps(current, indent=1, sort_keys=True) + "\n", "utf-8")
+    assert MARGINS.exists(), f"{MARGINS.name} is missing: set SPLICE_MARGINS_UPDATE=1 to write it deliberately"
     stored = json.loads(MARGINS.read_text("utf-8"))
     lost = {k: (v, current[kind].get(k)) for kind in ("clean", "splices") for k, v in stored[kind].items()
             if current[kind].get(k, -1.0) < v - 0.25}

@@ -1,0 +1,247 @@
+"""The record of a call: every type a stage writes into it, in one place.
+
+Each stage returns plain dicts of these shapes (TypedDicts: no conversion, no
+runtime cost), and the record is their union. `record_json_schema()` turns them
+into the JSON Schema committed as docs/record.schema.json (regenerate with
+`python -m pipeline.schema > docs/record.schema.json`); the tests check the
+committed file is current and that every record of the fixture scan validates.
+Optional keys are `NotRequired`; a key that may hold null says `| None`.
+"""
+
+import dataclasses
+import json
+import sys
+import types
+import typing
+from typing import Any, Literal, Union
+
+from typing_extensions import NotRequired, TypedDict, get_type_hints, is_typeddict
+
+from pipeline.match import MatchOptions
+from pipeline.recovery import RecoveryOptions
+from pipeline.splice import SpliceOptions
+from pipeline.vad import VadOptions
+
+Problem = Literal["missing", "late", "too_fast", "inaudible", "splice", "needs_review"]
+
+
+class Span(TypedDict):
+    """A stretch of one channel, in seconds from the start of the recording."""
+
+    start: float
+    end: float
+    channel: int
+
+
+class Word(TypedDict):
+    start: float
+    end: float
+    word: str
+    probability: float
+
+
+class Segment(TypedDict):
+    """One transcribed utterance (Simplified characters), with word timestamps."""
+
+    start: float
+    end: float
+    channel: int
+    text: str
+    words: list[Word]
+    recovered: NotRequired[Literal["gain"]]  # heard only after the quiet-speech boost
+
+
+class ChannelLevel(TypedDict):
+    """A channel's reference levels: median speech level and noise floor (dBFS)."""
+
+    channel: int
+    speech_dbfs: float
+    noise_dbfs: float
+
+
+class RecordingInfo(TypedDict):
+    duration_s: float
+    declared_duration_s: float
+    sample_rate: int
+    channels: int
+    codec: str
+    container: str
+    sha256: str
+
+
+class Transcript(TypedDict):
+    """What the transcript stage produces (decode, VAD, quiet boost, ASR) and the catalog caches.
+
+    Every key of it is copied into the record, so a field added here reaches the
+    record without further wiring.
+    """
+
+    recording: RecordingInfo
+    speech: list[Span]                 # VAD speech, after the quiet boost
+    levels: list[ChannelLevel]         # measured on the first-pass VAD speech
+    segments: list[Segment]
+    unrecognised_speech: NotRequired[list[Span]]  # speech the ASR could not transcribe
+
+
+class Call(TypedDict):
+    """The call's type and industry, where they came from, and how sure the inference is."""
+
+    type: str
+    industry: str
+    source: Literal["metadata", "inferred"]
+    evidence: list[str]
+    confidence: Literal["metadata", "high", "low"]
+    alternatives: dict[str, list[str]]  # per low value ("type"/"industry"): the classes it may be instead
+
+
+class Annotation(TypedDict):
+    """A located statement with its delivery measurements and, once cut, its clip."""
+
+    rule: str
+    label: str
+    start: float
+    end: float
+    channel: int
+    text: str
+    matched_phrase: str
+    score: float
+    fields: dict[str, str]
+    concepts: dict[str, str]           # found by meaning: the keyword heard for each group; else {}
+    speech_rate_cps: float
+    acoustic_rate_sps: float
+    level_dbfs: float
+    snr_db: float
+    relative_level_db: float
+    audible: bool
+    rate_ok: bool
+    clip: NotRequired[str]
+    clip_error: NotRequired[str]
+
+
+class Splice(TypedDict):
+    time: float
+    score: float
+    detectors: list[str]
+    evidence: dict[str, Any]
+    clip: NotRequired[str]
+    clip_error: NotRequired[str]
+
+
+class Flag(TypedDict):
+    """A problem for a reviewer; `channel` None means the whole call (missing, splice)."""
+
+    problem: Problem
+    rule: str | None
+    start: float | None
+    end: float | None
+    channel: int | None
+    message: str
+
+
+class Error(TypedDict):
+    code: str
+    message: str
+    traceback: NotRequired[str]
+
+
+class ModelIdentity(TypedDict):
+    name: str
+    sha256: str
+
+
+class CatalogIdentity(TypedDict):
+    sha256: str
+    files: list[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class EffectiveOptions:
+    """The settings a record was produced with (ScanOptions less what cannot change a result)."""
+
+    language: str
+    beam_size: int
+    max_duration_s: float
+    redact: bool
+    vad: VadOptions
+    recovery: RecoveryOptions
+    match: MatchOptions
+    splice: SpliceOptions
+
+
+class Provenance(TypedDict):
+    """What produced a record: tool version, model and catalog checksums, effective options."""
+
+    callaudit: str
+    model: ModelIdentity
+    catalog: CatalogIdentity
+    options: EffectiveOptions
+
+
+class Record(TypedDict):
+    """One call: the transcript stage's fields, then the checks', then provenance."""
+
+    file: str
+    call_id: str
+    status: Literal["ok", "error"]
+    error: Error | None
+    recording: RecordingInfo | None
+    speech: list[Span]
+    levels: list[ChannelLevel]
+    segments: list[Segment]
+    unrecognised_speech: NotRequired[list[Span]]
+    call: Call | None
+    annotations: list[Annotation]
+    splices: list[Splice]
+    flags: list[Flag]
+    provenance: Provenance   # stamped by the scan on every record it writes
+
+
+# -- JSON Schema -------------------------------------------------------------------
+_PLAIN = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null"}
+
+
+def _schema_of(tp, defs: dict) -> dict:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp in _PLAIN:
+        return {"type": _PLAIN[tp]}
+    if tp is Any:
+        return {}
+    if origin is Literal:
+        return {"enum": list(args)}
+    if origin in (Union, types.UnionType):
+        return {"anyOf": [_schema_of(a, defs) for a in args]}
+    if origin is list:
+        return {"type": "array", "items": _schema_of(args[0], defs)}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": _schema_of(args[1], defs)}
+    if is_typeddict(tp) or dataclasses.is_dataclass(tp):
+        if tp.__name__ not in defs:
+            defs[tp.__name__] = {}  # placeholder: recursion-safe
+            defs[tp.__name__] = _object_schema(tp, defs)
+        return {"$ref": f"#/$defs/{tp.__name__}"}
+    raise TypeError(f"no JSON Schema for {tp!r}")
+
+
+def _object_schema(cls, defs: dict) -> dict:
+    hints = get_type_hints(cls)
+    if dataclasses.is_dataclass(cls):
+        required = [f.name for f in dataclasses.fields(cls)]
+    else:
+        required = [k for k in hints if k in cls.__required_keys__]
+    out = {"type": "object", "properties": {k: _schema_of(v, defs) for k, v in hints.items()},
+           "required": required, "additionalProperties": False}
+    if cls.__doc__ and not cls.__doc__.startswith(cls.__name__ + "("):  # dataclasses invent a doc
+        out["description"] = " ".join(cls.__doc__.split())
+    return out
+
+
+def record_json_schema() -> dict:
+    """The JSON Schema (draft 2020-12) of a call record, from the types above."""
+    defs: dict = {}
+    top = _object_schema(Record, defs)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "callaudit call record",
+            **top, "$defs": dict(sorted(defs.items()))}
+
+
+if __name__ == "__main__":
+    sys.stdout.write(json.dumps(record_json_schema(), indent=1, ensure_ascii=False) + "\n")
