@@ -284,7 +284,7 @@ def analysis_fingerprint(options: ScanOptions) -> dict:
         "vad_aggressiveness": options.vad_aggressiveness,
         "redact": options.redact,
         "max_duration_s": options.max_duration_s,
-        "phrases": _sha_of_files(sorted(list(phrases.glob("*.yaml")) + list(phrases.glob("*.yml")))),
+        "phrases": _sha_of_files(rules.catalog_files(phrases, ("*.yaml", "*.yml"))),
     }
 
 

@@ -22,6 +22,7 @@ MIN_PHRASE_CHARS = 4                # shorter phrases cannot be fuzzily matched 
 DEFAULT_MIN_SCORE = 72.0
 DEFAULT_MAX_GAP_CHARS = 8
 RULE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+NOT_CATALOG = ("records.yaml",)     # other settings kept in phrases/ (the call-record check's)
 
 TOP_KEYS = {"defaults", "rules", "classification"}
 DEFAULT_KEYS = {"min_score", "max_gap_chars"}
@@ -413,6 +414,11 @@ def _load_file(path: Path) -> tuple[dict | None, list[tuple], tuple | None]:
     return defaults, rules, classification
 
 
+def catalog_files(folder: Path, patterns: tuple[str, ...]) -> list[Path]:
+    """The phrase-catalog files of a folder, in name order (other settings files left out)."""
+    return sorted(p for pattern in patterns for p in folder.glob(pattern) if p.name not in NOT_CATALOG)
+
+
 def load_catalog(directory: str | Path) -> Catalog:
     """Load and validate every `*.yaml` file of a folder into one Catalog.
 
@@ -421,7 +427,7 @@ def load_catalog(directory: str | Path) -> Catalog:
     and rule order are stable.
     """
     folder = Path(directory)
-    paths = sorted(folder.glob("*.yaml"))
+    paths = catalog_files(folder, ("*.yaml",))
     if not paths:
         raise CatalogError(f"{folder}: no *.yaml phrase files found")
     loaded = [(path, *_load_file(path)) for path in paths]
