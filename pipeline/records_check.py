@@ -182,7 +182,7 @@ def _full_path(rows: pl.DataFrame, config: RecordsConfig) -> pl.DataFrame:
                                   _too_long(name, config.max_field_chars), problems.get(name))
                 for name in FIELDS}
     return rows.with_columns(
-        *(numbers[n][0].alias(n) for n in numbers), start.alias("start"), seconds.alias("seconds"),
+        *(numbers[n][0].alias(f"number_{n}") for n in numbers), start.alias("start"), seconds.alias("seconds"),
         pl.concat_str([pl.when(numbers[n][2]).then(pl.lit(n)) for n in numbers], separator="+",
                       ignore_nulls=True).alias("foreign"),
         pl.col("read_problem").alias("p_row"), *(expr.alias(f"p_{name}") for name, expr in problems.items()),
@@ -218,7 +218,9 @@ def check_rows(table: pl.DataFrame, config: RecordsConfig, period: tuple[date, d
     bad = pl.any_horizontal(pl.col(problem_columns).is_not_null())
     issues = _issues(slow).sort("file", "row", maintain_order=True)
     rejected = slow.filter(bad)
-    clean = pl.concat([fast.select(CLEAN_INPUT), slow.filter(~bad).select(CLEAN_INPUT)], how="vertical")
+    passed = slow.filter(~bad).with_columns(pl.col("number_caller").alias("caller"),
+                                            pl.col("number_callee").alias("callee"))
+    clean = pl.concat([fast.select(CLEAN_INPUT), passed.select(CLEAN_INPUT)], how="vertical")
     clean = clean.select(
         "file", "row", "caller", "callee", "start", pl.col("seconds").cast(pl.Int32).alias("duration"),
         pl.col("call_type").cast(pl.Categorical), pl.col("result").cast(pl.Categorical), _connected(config),

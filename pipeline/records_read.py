@@ -286,11 +286,10 @@ def read_csv(path: Path, config: RecordsConfig, column_map: dict[str, str], tmp:
 
 def _read_problem(count: pl.Expr, width: int, foreign: set[int], encoding: str) -> pl.Expr:
     """Why a CSV row cannot be trusted as read, or null."""
-    other = ("UTF-8 in a GBK file, or bytes that decode in neither" if encoding.startswith(("GBK", "GB"))
-             else "bytes that are not UTF-8 (GBK in a UTF-8 file?)")
+    other = "UTF-8, or bytes that decode in neither" if encoding.startswith("GB") else "GBK?"
     return (pl.when(pl.col(REST).is_not_null()).then(pl.lit("the row holds the control character U+001F"))
             .when(pl.col("row").is_in(sorted(foreign)) | pl.col(LINE).str.contains("\ufffd", literal=True))
-            .then(pl.lit(f"mixed encodings: this row is not {encoding} like its file ({other})"))
+            .then(pl.lit(f"mixed encodings: this row is not {encoding} like the rest of its file ({other})"))
             .when(count != width)
             .then(pl.format("{} fields where the header has " + str(width) + " (a cut-off row, or a separator "
                             "inside a value?)", count))
