@@ -251,6 +251,10 @@ def read_csv(path: Path, config: RecordsConfig, column_map: dict[str, str], tmp:
     with open(path, "rb") as handle:
         head = handle.read(SNIFF_BYTES)
         whole = not handle.read(1)
+        cut_off = False                     # the file does not end with a line break
+        if head:
+            handle.seek(-1, 2)
+            cut_off = handle.read(1) != b"\n"
     if not head:
         raise ReadError("empty file")
     encoding = detect_encoding(head, whole)
@@ -276,6 +280,12 @@ def read_csv(path: Path, config: RecordsConfig, column_map: dict[str, str], tmp:
                       source.encoding),
         (pl.col(LINE).is_null() | pl.col(LINE).str.contains(r"^\s*$")).alias("blank"),
     ).collect(engine="streaming")
+    if cut_off and fields.height:
+        last = pl.col("row") == fields["row"].max()
+        fields = fields.with_columns(
+            pl.when(last & pl.col("read_problem").is_not_null())
+            .then(pl.lit("the file ends inside this row (a truncated export?): ") + pl.col("read_problem"))
+            .otherwise("read_problem").alias("read_problem"))
     source.blank_rows = int(fields["blank"].sum())
     if source.blank_rows:
         fields = fields.filter(~pl.col("blank"))
