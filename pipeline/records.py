@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -125,8 +126,12 @@ def _heat(clean: pl.DataFrame) -> list[list[int]]:
 
 
 def write_outputs(out: Path, summary: dict, issues: pl.DataFrame, checked: Checked, daily: pl.DataFrame,
-                  ratios: dict[str, pl.DataFrame], abnormal: Abnormal) -> dict[str, str]:
-    """DIR/records/: summary.json, issues.csv, records.xlsx, records.html; each written atomically."""
+                  ratios: dict[str, pl.DataFrame], abnormal: Abnormal, lap=lambda stage: None) -> dict[str, str]:
+    """DIR/records/: summary.json, issues.csv, records.xlsx, records.html; each written atomically.
+
+    `lap(stage)` is called after the workbook and after the rest, for the summary's stage timings;
+    summary.json is written last, so it has them.
+    """
     folder = out / "records"
     paths = {name: folder / name for name in ("summary.json", "issues.csv", "records.xlsx", "records.html")}
     summary["outputs"] = {k: str(v) for k, v in paths.items()}
@@ -157,31 +162,48 @@ def write_outputs(out: Path, summary: dict, issues: pl.DataFrame, checked: Check
         *((f"{name}指标", ratios[by]) for by, name in (("month", "月度"), ("agent", "坐席"), ("line", "线路"))),
         ("异常通话日报", report), ("清洗后记录", checked.clean.rename(CLEAN_HEADERS)),
     ])
+    lap("workbook")
     outputs.write_atomic(paths["records.html"], records_html.format_page(
         summary, ratios["month"].to_dicts(), _heat(checked.clean), summary["findings"],
         scan_report=(out / "report.html").is_file()))
+    lap("other_outputs")
     outputs.write_atomic(paths["summary.json"], json.dumps(summary, ensure_ascii=False, indent=1, default=str) + "\n")
     return {k: str(v) for k, v in paths.items()}
 
 
 def check_records(paths: list[str], out: Path, options: RecordsOptions) -> dict:
-    """Run every stage on the exports under `paths` and write DIR/records/; returns the summary."""
+    """Run every stage on the exports under `paths` and write DIR/records/; returns the summary.
+
+    The summary's `seconds` gives the wall time of each stage (read, check, stats, abnormal, outputs).
+    """
+    clock = [time.perf_counter()]
+    seconds: dict[str, float] = {}
+
+    def lap(stage: str) -> None:
+        clock.append(time.perf_counter())
+        seconds[stage] = round(clock[-1] - clock[-2], 2)
+
     config = load_records_config(options.config_path)
     marked = load_marked(options.marked_numbers, config) if options.marked_numbers else None
     table, sources = read_all(discover(paths), config, options.column_map)
+    lap("read")
     checked = check_rows(table, config, options.period)
     del table
+    lap("check")
     daily = daily_counts(checked.clean, checked.period)
     coverage_summary, findings = coverage(daily, config)
     ratios = {by: ratio_table(checked.clean, by, config) for by in GROUPS}
     for by, table in ratios.items():
         findings += ratio_findings(table, by, config)
+    lap("coverage_and_ratios")
     abnormal = find_abnormal(checked.clean, config, marked)
     findings += abnormal.findings
+    lap("abnormal")
     summary = build_summary(checked, sources, config, options.period is not None, coverage_summary, ratios, findings)
+    summary["seconds"] = seconds
     issues = issues_table(checked, sources, options.marked_numbers.name if options.marked_numbers else None,
                           marked.problems if marked else [], findings, abnormal)
-    write_outputs(out, summary, issues, checked, daily, ratios, abnormal)
+    write_outputs(out, summary, issues, checked, daily, ratios, abnormal, lap)
     return summary
 
 

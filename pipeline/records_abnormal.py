@@ -80,17 +80,32 @@ def load_marked(path: str | Path, config: RecordsConfig) -> Marked:
     return Marked(dict(zip(good["number"], good["label"])), problems)
 
 
+def _number_keys() -> pl.Expr:
+    """An integer per calling number, for fast grouping and sorting: the digits behind a leading 1
+    (leading zeros kept; normalised numbers have at most 17 digits), and for the rare +numbers a
+    64-bit hash moved above every digit key."""
+    digits = pl.concat_str(pl.lit("1"), pl.col("caller")).str.to_integer(strict=False)
+    hashed = (pl.col("caller").hash() % (1 << 62)).cast(pl.Int64) + (1 << 62)
+    return pl.coalesce(digits, hashed)
+
+
 def _bursts(clean: pl.DataFrame, config: RecordsConfig) -> pl.DataFrame:
-    """One row per burst: caller, first, last, calls, peak (most calls in one window), rows [file, row]."""
+    """One row per burst: caller, first, last, calls, peak (most calls in one window), rows [file, row].
+
+    Only numbers with more than `burst_calls` calls in all are sorted and searched (cheap integer
+    keys, most numbers of a year never qualify).
+    """
     a = config.abnormal
-    calls = clean.filter(~pl.col("caller").is_in(list(a.burst_exempt))).select(
-        "caller", "start", "file", "row").sort("caller", "start")
+    window = a.burst_window_min * 60
+    calls = clean.filter(~pl.col("caller").is_in(list(a.burst_exempt))).select("caller", "start", "file", "row")
+    calls = calls.with_columns(_number_keys().alias("key"))
+    busy = calls.group_by("key").len().filter(pl.col("len") > a.burst_calls)["key"]
+    calls = calls.filter(pl.col("key").is_in(busy.implode())).sort("key", "start")
     if calls.height == 0:
         return pl.DataFrame()
-    code = calls["caller"].rank("dense").to_numpy().astype(np.int64)
+    code = calls["key"].rank("dense").to_numpy().astype(np.int64)
     seconds = calls["start"].dt.epoch("s").to_numpy()
     key = code * (1 << 40) + seconds          # one time line per number, numbers far apart
-    window = a.burst_window_min * 60
     ends = np.searchsorted(key, key + window, side="left")
     counts = ends - np.arange(key.size)
     over = np.flatnonzero(counts > a.burst_calls)
@@ -116,15 +131,17 @@ def _grouped(calls: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
 
 
 def _short_share(clean: pl.DataFrame, by: str, config: RecordsConfig) -> pl.DataFrame:
+    """Per day and agent (or calling number) over the short-call limit: counts and the short calls' rows."""
     a, t = config.abnormal, config.thresholds
     short = pl.col("duration") < t.short_call_s
-    return (clean.filter(pl.col("connected") & pl.col(by).is_not_null())
-            .group_by("day", pl.col(by).cast(pl.String))
-            .agg(pl.len().alias("connected"), short.sum().alias("short"), pl.col("start").min().alias("first"),
-                 pl.struct("file", "row").filter(short).alias("rows"))
+    connected = clean.filter(pl.col("connected") & pl.col(by).is_not_null())
+    over = (connected.group_by("day", by).agg(pl.len().alias("connected"), short.sum().alias("short"))
             .filter((pl.col("connected") >= a.daily_min_calls)
-                    & (pl.col("short") / pl.col("connected") > t.max_short_share))
-            .sort("first"))
+                    & (pl.col("short") / pl.col("connected") > t.max_short_share)))
+    return (connected.filter(short).join(over, on=["day", by])
+            .group_by("day", by).agg(pl.col("connected", "short").first(), pl.col("start").min().alias("first"),
+                                     pl.struct("file", "row").alias("rows"))
+            .with_columns(pl.col(by).cast(pl.String)).sort("first"))
 
 
 def find_abnormal(clean: pl.DataFrame, config: RecordsConfig, marked: Marked | None) -> Abnormal:

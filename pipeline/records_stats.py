@@ -23,7 +23,8 @@ import polars as pl
 
 from pipeline.records_config import RecordsConfig
 
-GROUPS = {"month": pl.col("start").dt.strftime("%Y-%m"), "agent": pl.col("agent").cast(pl.String),
+GROUPS = {"month": pl.col("start").dt.truncate("1mo"), "agent": pl.col("agent"), "line": pl.col("line")}
+LABELS = {"month": pl.col("month").dt.strftime("%Y-%m"), "agent": pl.col("agent").cast(pl.String),
           "line": pl.col("line").cast(pl.String)}
 
 
@@ -88,16 +89,18 @@ def ratio_table(clean: pl.DataFrame, by: str, config: RecordsConfig) -> pl.DataF
     """One row per month / agent / line with the ratios and the volume by call type and direction."""
     t = config.thresholds
     connected = pl.col("connected")
-    direction = pl.col("call_type").cast(pl.String).replace_strict(config.call_types, default=None)
+    types = list(config.call_types)
     return (clean.filter(GROUPS[by].is_not_null())
             .group_by(GROUPS[by].alias(by))
             .agg(pl.len().alias("calls"), connected.sum().alias("connected"),
                  pl.col("duration").filter(connected).mean().alias("average_talk_s"),
                  (connected & (pl.col("duration") < t.short_call_s)).sum().alias("short_calls"),
-                 *((direction == d).sum().alias(d) for d in ("inbound", "outbound")),
-                 *((pl.col("call_type") == name).sum().alias(name) for name in config.call_types))
-            .with_columns((pl.col("connected") / pl.col("calls")).alias("connect_rate"),
-                          (pl.col("short_calls") / pl.col("connected")).alias("short_share"))
+                 *((pl.col("call_type") == name).sum().alias(name) for name in types))
+            .with_columns(LABELS[by],
+                          (pl.col("connected") / pl.col("calls")).alias("connect_rate"),
+                          (pl.col("short_calls") / pl.col("connected")).alias("short_share"),
+                          *(pl.sum_horizontal([n for n in types if config.call_types[n] == d] or [pl.lit(0)]).alias(d)
+                            for d in ("inbound", "outbound")))
             .sort(by))
 
 
