@@ -35,9 +35,6 @@ FOREIGN = r"^(?:\+|00)\d{6,15}$"
 EXCEL_EPOCH = datetime(1899, 12, 30)        # serial 0 for dates after 1900-02-28 (Excel's leap-year bug)
 TIME_CELL_ZERO = datetime(1899, 12, 31)     # how a duration cell (a day fraction) reads as a date
 VALUE_CHARS = 60                            # values are quoted in issues up to this length
-ISSUE_SCHEMA = {"file": pl.String, "row": pl.Int64, "field": pl.String, "value": pl.String, "reason": pl.String}
-CLEAN_COLUMNS = ("file", "row", "caller", "callee", "start", "duration", "call_type", "result", "connected",
-                 "agent", "line", "foreign")
 CLEAN_INPUT = ("file", "row", "caller", "callee", "start", "seconds", "call_type", "result", "agent", "line", "foreign")
 
 
@@ -45,8 +42,9 @@ CLEAN_INPUT = ("file", "row", "caller", "callee", "start", "seconds", "call_type
 class Checked:
     """The outcome of the row checks."""
 
-    clean: pl.DataFrame          # CLEAN_COLUMNS, rows that passed
-    issues: pl.DataFrame         # ISSUE_SCHEMA, one per rejected field (field "row" for unreadable rows)
+    clean: pl.DataFrame          # rows that passed: file, row, caller, callee, start, duration, call_type,
+                                 # result, connected, agent, line, foreign (which side is foreign, or null)
+    issues: pl.DataFrame         # file, row, field, value, reason: one per rejected field ("row": unreadable)
     period: tuple[date, date]
     rows: int                    # rows checked
     rejected: int                # rows with at least one problem

@@ -241,8 +241,9 @@ def _scan_lines(path: Path) -> pl.LazyFrame:
         .with_columns(pl.col(LINE).str.strip_chars_end("\r"))
 
 
-def _separator(line: str) -> str:
-    return max(SEPARATORS, key=line.count)
+def _separator(lines: list[str | None]) -> str:
+    """The separator most used on one of the first lines (a title line above the header has none)."""
+    return max(SEPARATORS, key=lambda sep: max((t.count(sep) for t in lines if t), default=0))
 
 
 def read_csv(path: Path, config: RecordsConfig, column_map: dict[str, str], tmp: Path) -> tuple[pl.DataFrame, Source]:
@@ -265,7 +266,7 @@ def read_csv(path: Path, config: RecordsConfig, column_map: dict[str, str], tmp:
         foreign = transcode(path, encoding, converted)
         path = converted
     top = _scan_lines(path).head(HEADER_SEARCH_ROWS).collect()[LINE].to_list()
-    separator = _separator(next((t for t in top if t), ""))
+    separator = _separator(top)
     index, mapping = find_header([(t or "").split(separator) for t in top], config, column_map)
     source.header_row = index + 1
     header = (top[index] or "").split(separator)
