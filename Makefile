@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 MODEL  := models/whisper-base/model.bin
 OUT    ?= out/demo
 
-.PHONY: install system-deps demo test bench fixtures clean
+.PHONY: install system-deps demo test bench bench-records fixtures clean
 
 install: system-deps $(VENV)/.installed $(MODEL)
 
@@ -24,7 +24,7 @@ system-deps:
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[model,test]'
+	$(PY) -m pip install -q -e '.[model,test,bench]'
 	touch $@
 
 $(MODEL): $(VENV)/.installed
@@ -39,6 +39,11 @@ test: install
 
 bench: install
 	$(PY) bench/bench.py
+	$(PY) bench/records_bench.py
+
+# Only the call-detail record benchmark (5 million rows, next to a pandas baseline).
+bench-records: install
+	$(PY) bench/records_bench.py
 
 # Regenerate the committed fixture audio (needs TensorFlow, kept out of the runtime venv).
 fixtures:

@@ -137,10 +137,14 @@ def _tree_pss_kib(pid: int) -> int:
     return total
 
 
-def run_measured(argv: list[str], env: dict | None = None) -> dict:
-    """Run a child; wall seconds, peak RSS MiB of its largest process (wait4), peak tree PSS MiB (sampled)."""
+def run_measured(argv: list[str], env: dict | None = None, stdout: bool = False) -> dict:
+    """Run a child; wall seconds, peak RSS MiB of its largest process (wait4), peak tree PSS MiB (sampled).
+
+    `stdout`: also return what the child printed, as "stdout" (it should print little).
+    """
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE if stdout else subprocess.DEVNULL,
+                            stderr=subprocess.PIPE,
                             env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **(env or {})})
     peak = [0]
     done = threading.Event()
@@ -158,7 +162,10 @@ def run_measured(argv: list[str], env: dict | None = None) -> dict:
     sampler.join()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"benchmark step failed: {' '.join(argv)}\n{stderr.decode()[-3000:]}")
-    return {"wall_s": wall, "rss_mib": usage.ru_maxrss / 1024, "tree_pss_mib": peak[0] / 1024}
+    result = {"wall_s": wall, "rss_mib": usage.ru_maxrss / 1024, "tree_pss_mib": peak[0] / 1024}
+    if stdout:
+        result["stdout"] = proc.stdout.read().decode()
+    return result
 
 
 BARE_ASR = """

@@ -7,28 +7,41 @@ file or the new one, never half of one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Replace `path` with `data` in one rename (the directory is created if needed)."""
+@contextlib.contextmanager
+def atomic_target(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path` to write to; fsynced and renamed over `path` when the block succeeds.
+
+    For outputs written by a library straight to a file (a workbook); on an error the
+    temporary file is removed and `path` is untouched.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
+        yield Path(tmp)
+        with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Replace `path` with `data` in one rename (the directory is created if needed)."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    with atomic_target(path) as tmp:
+        tmp.write_bytes(payload)
 
 
 def to_json(record: dict) -> str:

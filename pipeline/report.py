@@ -263,8 +263,12 @@ def _call_section(record: dict, peaks: list | None) -> str:
               f'<th>内容</th><th>话术</th></tr></thead><tbody>{"".join(rows)}</tbody></table></article>')
 
 
-def format_html(records: list[dict], peaks: dict[str, list | None], title: str = "callaudit 合规报告") -> str:
-    """The whole report page; `peaks` maps call_id to its envelope (flagged calls)."""
+def format_html(records: list[dict], peaks: dict[str, list | None], title: str = "callaudit 合规报告",
+                records_page: bool = False) -> str:
+    """The whole report page; `peaks` maps call_id to its envelope (flagged calls).
+
+    `records_page`: the folder also holds `callaudit records` output, linked from the header.
+    """
     flagged = [r for r in records if r.get("flags")]
     errors = [r for r in records if r["status"] == "error"]
     by_problem = Counter(f["problem"] for r in records for f in r.get("flags", []))
@@ -295,7 +299,9 @@ def format_html(records: list[dict], peaks: dict[str, list | None], title: str =
         f'<title>{_e(title)}</title><style>{CSS}</style></head><body>'
         f'<h1>{_e(title)}</h1><div class="muted">生成于 {generated} · {len(records)} 通录音 · '
         f'{len(flagged)} 通有问题 · {len(errors)} 通无法处理</div>'
-        '<div class="summary"><div class="card"><h3>按问题 / by problem</h3><table><thead><tr><th>问题</th>'
+        + ('<p><a href="records/records.html">基础通话记录检查 / call-detail record check →</a></p>'
+           if records_page else "")
+        + '<div class="summary"><div class="card"><h3>按问题 / by problem</h3><table><thead><tr><th>问题</th>'
         f'<th>次数</th><th>通话</th></tr></thead><tbody>{problem_rows or "<tr><td colspan=3>无 / none</td></tr>"}'
         '</tbody></table></div><div class="card"><h3>按规则 / by rule</h3><table><thead><tr><th>规则</th><th>名称</th>'
         f'<th>找到</th><th>标记</th></tr></thead><tbody>{rule_rows or "<tr><td colspan=4>无 / none</td></tr>"}</tbody>'
@@ -313,7 +319,8 @@ def format_html(records: list[dict], peaks: dict[str, list | None], title: str =
 
 def write_html(out_dir: Path, records: list[dict], peaks: dict[str, list | None]) -> Path:
     path = out_dir / "report.html"
-    outputs.write_atomic(path, format_html(records, peaks))
+    outputs.write_atomic(path, format_html(records, peaks,
+                                           records_page=(out_dir / "records" / "records.html").is_file()))
     return path
 
 

@@ -26,6 +26,7 @@ MAX_CONCEPT_SPAN = 200              # characters; a statement is a sentence or t
 DEFAULT_MIN_SCORE = 72.0
 DEFAULT_MAX_GAP_CHARS = 8
 RULE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+NOT_CATALOG = ("records.yaml",)     # other settings kept in phrases/ (the call-record check's)
 
 TOP_KEYS = {"defaults", "rules", "classification"}
 DEFAULT_KEYS = {"min_score", "max_gap_chars"}
@@ -497,9 +498,11 @@ def _load_file(path: Path) -> tuple[dict | None, list[tuple], tuple | None]:
 
 def catalog_files(directory: str | Path) -> list[Path]:
     """The phrase files of a folder (`*.yaml` and `*.yml`) in name order: the one list both
-    loading and the catalog checksum use, so nothing counts that is not loaded."""
+    loading and the catalog checksum use, so nothing counts that is not loaded; settings
+    files of other commands (NOT_CATALOG) are left out."""
     folder = Path(directory)
-    return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")], key=lambda p: p.name)
+    return sorted((p for p in [*folder.glob("*.yaml"), *folder.glob("*.yml")] if p.name not in NOT_CATALOG),
+                  key=lambda p: p.name)
 
 
 def catalog_sha256(directory: str | Path) -> str:
