@@ -131,18 +131,17 @@ class Catalog:
     # -- transcripts and analyses caches ------------------------------------------------
     def transcript(self, sha256: str | None, key: str) -> dict | None:
         """The stored transcript of a recording's content under these ASR settings, or None."""
-        if not sha256:
-            return None
-        row = self.db.execute("SELECT transcript FROM transcripts WHERE sha256=? AND key=?",
-                              (sha256, key)).fetchone()
-        return json.loads(row[0]) if row else None
+        return self._stored("SELECT transcript FROM transcripts WHERE sha256=? AND key=?", sha256, key)
 
     def lookup(self, sha256: str | None, fp: str) -> dict | None:
         """The cached analysis of a recording's content under these options, or None."""
+        return self._stored("SELECT record FROM analyses WHERE sha256=? AND fingerprint=?", sha256, fp)
+
+    def _stored(self, query: str, sha256: str | None, key: str) -> dict | None:
+        """The JSON one of the caches keeps for a recording's content under a settings key, or None."""
         if not sha256:
             return None
-        row = self.db.execute("SELECT record FROM analyses WHERE sha256=? AND fingerprint=?",
-                              (sha256, fp)).fetchone()
+        row = self.db.execute(query, (sha256, key)).fetchone()
         return json.loads(row[0]) if row else None
 
     def file_row(self, call_id: str) -> dict | None:
