@@ -292,6 +292,7 @@ class Analyser:
                                               self.options.match)
         annotations, flags = delivery.assess(annotations, flags, self.catalog, samples, rate,
                                              levels.from_plain(transcript["levels"]), fast)
+        match.point_to_unrecognised(flags, transcript.get("unrecognised_speech", []))
         splices = splice.detect_splices(rec.path, info, audio, speech, self.options.splice,
                                         self.options.max_duration_s)
         return {"call": call, "annotations": annotations, "splices": splices,

@@ -445,6 +445,20 @@ def _annotation(rule: Rule, hit: Hit) -> dict:
             "score": hit.score, "fields": dict(hit.fields), "concepts": dict(hit.concepts)}
 
 
+def point_to_unrecognised(flags: list[dict], unrecognised: list[dict]) -> list[dict]:
+    """Add to each `missing` or `needs_review` flag where the transcript has holes.
+
+    A statement said in speech the ASR could not read is not "missing" for certain:
+    the reviewer is sent to listen there (transcribe.py lists those stretches).
+    """
+    if unrecognised:
+        where = "; ".join(f"{clock(h['start'])}-{clock(h['end'])}" for h in unrecognised)
+        for flag in flags:
+            if flag["problem"] in ("missing", "needs_review"):
+                flag["message"] += f" Speech the ASR could not transcribe at {where}: listen there before concluding."
+    return flags
+
+
 def _flag(rule: Rule, hits: list[Hit]) -> dict | None:
     """A "missing" or "late" flag for a required rule, or None when it was said in place."""
     if not hits:

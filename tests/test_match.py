@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import match
 from pipeline.match import check_call, classify_call, find_statements
 from pipeline.outputs import annotation_sheet
 from pipeline.rules import load_catalog
@@ -379,3 +380,14 @@ def test_a_class_with_fewer_keywords_is_not_an_alternative():
     segments = [segment("我是健身会员顾问我们新开了一家门店这周报名有优惠", 0.0)]
     call = classify_call(segments, CATALOG)
     assert (call["industry"], call["confidence"], call["alternatives"]) == ("general", "low", {})
+
+
+def test_missing_flags_point_to_unrecognised_speech():
+    flags = [{"problem": "missing", "rule": "risk_warning", "start": None, "end": None, "channel": None,
+              "message": "Required statement not found."},
+             {"problem": "late", "rule": "x", "start": 20.0, "end": 22.0, "channel": 0, "message": "Too late."}]
+    match.point_to_unrecognised(flags, [{"start": 19.7, "end": 21.6, "channel": 0}])
+    assert "could not transcribe at 00:00:19" in flags[0]["message"]
+    assert flags[1]["message"] == "Too late."
+    match.point_to_unrecognised(flags, [])
+    assert flags[0]["message"].count("could not transcribe") == 1
