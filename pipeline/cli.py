@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipeline import clips, engine, report
+from pipeline import clips, engine, outputs, report
 from pipeline.catalog import CatalogDBError
 from pipeline.decode import MAX_DURATION_S
 from pipeline.meta import MetaError, load_meta
@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="webrtcvad aggressiveness 0-3 (higher drops more noise)")
     scan.add_argument("--phrases", default=str(engine.DEFAULT_PHRASES_DIR),
                       help="folder of phrase-catalog YAML files")
+    scan.add_argument("--agent-channel", type=int, choices=(0, 1),
+                      help="stereo: the agent's channel (0 left, 1 right); default: the metadata's agent_channel, "
+                           "else inferred")
     scan.add_argument("--redact", action="store_true",
                       help="mask phone, ID-card and bank-card numbers in transcripts and reports")
     scan.add_argument("--max-duration", type=float, default=MAX_DURATION_S, metavar="S",
@@ -61,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("out", type=Path, metavar="DIR", help="output folder of an earlier scan")
     flags = commands.add_parser("flags", help="list the flagged calls of DIR (file, call_id, problem, rule, time)")
     flags.add_argument("out", type=Path, metavar="DIR", help="output folder of an earlier scan")
-    flags.add_argument("--problem", choices=("missing", "late", "too_fast", "inaudible", "splice", "needs_review"),
+    flags.add_argument("--problem", choices=tuple(outputs.PROBLEM_LABELS),
                        help="only this problem")
     flags.add_argument("--rule", help="only this rule id")
     return parser
@@ -75,7 +78,7 @@ def run_scan(args: argparse.Namespace) -> int:
         vad_aggressiveness=args.vad_aggressiveness, phrases_dir=args.phrases,
         workers=max(1, args.workers), meta=load_meta(args.meta) if args.meta else {},
         redact=args.redact, max_duration_s=args.max_duration, time_limit_s=args.time_limit,
-        engine=args.engine, address=args.address,
+        engine=args.engine, address=args.address, agent_channel=args.agent_channel,
     )
     recordings = engine.discover(args.paths)
     if not recordings:

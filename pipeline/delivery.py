@@ -227,6 +227,8 @@ def assess(annotations: list[dict], flags: list[dict], catalog: Catalog, samples
 
     A required statement still missing while abnormally fast speech was heard where
     it was due keeps its `missing` flag, with that stretch's place and rate in the message.
+    Statements that are not credited (pipeline.credit) are measured but never flagged:
+    a customer's fast question is not a disclosure said too fast.
     """
     new_flags = []
     for annotation in annotations:
@@ -234,6 +236,8 @@ def assess(annotations: list[dict], flags: list[dict], catalog: Catalog, samples
         annotation.update(measure(annotation, samples, sample_rate, levels))
         annotation.update(judge(annotation, rule.delivery))
         base = {"rule": rule.id, "start": annotation["start"], "end": annotation["end"]}
+        if not annotation.get("credited", True):
+            continue
         if not annotation["rate_ok"]:
             new_flags.append({"problem": "too_fast", **base, "message": (
                 f"{rule.label} ({rule.id}) said at {annotation['speech_rate_cps']} characters/s, "

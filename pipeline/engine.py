@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from pipeline import catalog as catalog_mod
-from pipeline import clips, decode, delivery, match, outputs, redact, report, rules, splice, transcribe, vad
+from pipeline import (clips, conversation, decode, delivery, match, outputs, redact, report, rules, speakers, splice,
+                      transcribe, vad)
 from pipeline import meta as meta_mod
 from pipeline.errors import InputError
 
@@ -56,6 +57,7 @@ class ScanOptions:
     time_limit_per_audio_s: float = 1.0  # 1 s per audio second is ~5x the normal real-time factor
     engine: str = "local"                # "local" (worker processes) or "ray" (pipeline.distributed)
     address: str | None = None           # Ray cluster to join (HOST:6379); None starts a local instance
+    agent_channel: int | None = None     # stereo: the agent's channel; None infers it (metadata wins)
 
 
 @dataclass
@@ -116,6 +118,8 @@ def empty_record(rec: Recording, meta_row: dict | None) -> dict:
         "annotations": [],
         "splices": [],
         "flags": [],
+        "roles": None,
+        "conversation": None,
     }
 
 
@@ -164,6 +168,9 @@ class Analyser:
         segments = delivery.mark_recovered(transcript.segments, raised)
         record["unrecognised_speech"] = transcript.unrecognised_speech
         fast = delivery.fast_speech(samples, rate, speech, segments)
+        who = speakers.SpeakerOptions(agent_channel=self.options.agent_channel,
+                                      vad_aggressiveness=self.options.vad_aggressiveness)
+        record["roles"], turns = speakers.assign_roles(samples, rate, segments, meta_row, who)
         record["segments"] = segments
         record["call"] = match.classify_call(segments, self.catalog, meta_row)
         annotations, flags = match.check_call(segments, record["call"], self.catalog,
@@ -172,6 +179,8 @@ class Analyser:
             annotations, flags, self.catalog, samples, rate, levels, fast)
         record["splices"] = splice.detect_splices(rec.path, info, audio, speech)
         record["flags"] += splice.splice_flags(record["splices"])
+        record["conversation"] = conversation.measure(turns, audio.info.duration_s, samples.shape[0] > 1)
+        record["flags"] += conversation.flags(record["conversation"], self.catalog.conversation)
 
 
 @contextlib.contextmanager
@@ -245,7 +254,8 @@ def analyse_all(recordings: list[Recording], options: ScanOptions) -> Iterator[d
 # -- fingerprint: what makes a cached analysis stale ------------------------------------
 # The stages' modules whole, and of this module only what analyses (not scan/report code),
 # so a change to the analysis re-analyses the archive and a change to the outputs does not.
-ANALYSIS_MODULES = ("decode", "vad", "transcribe", "match", "rules", "splice", "delivery", "meta", "errors")
+ANALYSIS_MODULES = ("decode", "vad", "transcribe", "match", "rules", "splice", "delivery", "meta", "errors",
+                    "speakers", "credit", "conversation")
 
 
 def _sha_of_files(paths: list[Path], extra: str = "") -> str:
@@ -284,6 +294,7 @@ def analysis_fingerprint(options: ScanOptions) -> dict:
         "language": options.language,
         "beam_size": options.beam_size,
         "vad_aggressiveness": options.vad_aggressiveness,
+        "agent_channel": options.agent_channel,
         "redact": options.redact,
         "max_duration_s": options.max_duration_s,
         "phrases": _sha_of_files(sorted(list(phrases.glob("*.yaml")) + list(phrases.glob("*.yml")))),

@@ -58,7 +58,7 @@ def write_report(out_dir: Path, records: list[dict]) -> Path:
 SPEAKERS_STEREO = {0: "坐席", 1: "客户"}
 SPEAKER_MONO = "通话"
 PROBLEM_LABELS = {"missing": "缺失", "late": "过晚", "too_fast": "语速过快", "inaudible": "听不清", "splice": "疑似拼接",
-                  "needs_review": "待复核"}
+                  "needs_review": "待复核", "long_silence": "长时间静音"}
 
 
 def clock(seconds: float, millis: bool = False, round_up: bool = False) -> str:
