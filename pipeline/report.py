@@ -253,7 +253,7 @@ def _call_section(record: dict, peaks: list | None) -> str:
     for i, a in enumerate(record.get("annotations", [])):
         if a.get("clip"):
             clip_ids[i] = f"clip-{cid}-a{i}"
-            clips_html.append(f'<div class="clip"><span>{_e(a.get("label"))} {_span(a["start"], a["end"])}</span>'
+            clips_html.append(f'<div class="clip"><span>{_e(outputs.annotation_label(a))} {_span(a["start"], a["end"])}</span>'
                               f'<audio id="{clip_ids[i]}" controls preload="none" src="{_e(a["clip"])}"></audio></div>')
     for j, s in enumerate(record.get("splices", [])):
         if s.get("clip"):
@@ -261,7 +261,7 @@ def _call_section(record: dict, peaks: list | None) -> str:
                               f'<audio id="clip-{cid}-s{j}" controls preload="none" src="{_e(s["clip"])}"></audio></div>')
     rows = []
     for seg in sorted(record.get("segments", []), key=lambda s: (s["start"], s.get("channel") or 0)):
-        hit = [a.get("label") for a in record.get("annotations", [])
+        hit = [outputs.annotation_label(a) for a in record.get("annotations", [])
                if a["start"] < seg["end"] and a["end"] > seg["start"] and a.get("channel") in (None, seg.get("channel"))]
         cls = ' class="hit"' if hit else ""
         rows.append(f'<tr{cls}><td>{_span(seg["start"], seg["end"])}</td><td>{_e(outputs.speaker(record, seg.get("channel")))}'

@@ -207,3 +207,13 @@ def test_flagged_lines_filters():
                                               "a.wav\ta-1\tmissing\trisk_warning\t-"]
     assert report.flagged_lines([record], problem="missing") == ["a.wav\ta-1\tmissing\trisk_warning\t-"]
     assert report.flagged_lines([record], rule="nope") == []
+
+
+def test_uncredited_statement_is_marked_on_sheets_and_roles_name_the_channels():
+    asked = {"rule": "marketing_disclosure", "label": "营销电话标识", "start": 8.2, "end": 9.6,
+             "credited": False, "not_credited": ["customer", "question"]}
+    said = {**asked, "start": 1.0, "end": 2.5, "credited": True, "not_credited": []}
+    assert outputs.annotation_sheet([asked, said]) == ("00:00:01-00:00:03 营销电话标识\n"
+                                                       "00:00:08-00:00:10 营销电话标识（未计入：客户所说、问句）\n")
+    stereo = {"recording": {"channels": 2}, "roles": {"agent_channel": 1}}
+    assert (outputs.speaker(stereo, 1), outputs.speaker(stereo, 0)) == ("坐席", "客户")
