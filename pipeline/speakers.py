@@ -113,8 +113,7 @@ def windows(spans: list[tuple[float, float]], window_s: float) -> list[tuple[flo
     return out
 
 
-def window_features(x: np.ndarray, rate: int, spans: list[tuple[float, float]],
-                    options: SpeakerOptions) -> np.ndarray:
+def window_features(x: np.ndarray, rate: int, spans: list[tuple[float, float]]) -> np.ndarray:
     """One row per window: log2 of the median pitch (NaN when unvoiced), then the spectral shape."""
     rows = []
     for start, end in spans:
@@ -139,11 +138,11 @@ def two_clusters(features: np.ndarray, pitch_weight: float, iterations: int = 50
     data = (data - data.mean(axis=0)) / np.maximum(data.std(axis=0), 1e-9)
     data[:, 0] *= pitch_weight
     centres = data[[int(np.argmax(data[:, 0])), int(np.argmin(data[:, 0]))]]
-    labels = np.zeros(len(data), int)
+    labels = np.full(len(data), -1)
     for _ in range(iterations):
         distances = ((data[:, None, :] - centres[None]) ** 2).sum(axis=2)
         new = np.argmin(distances, axis=1)
-        if np.array_equal(new, labels) and _ > 0:
+        if np.array_equal(new, labels):
             break
         labels = new
         centres = np.array([data[labels == k].mean(axis=0) if (labels == k).any() else centres[k] for k in (0, 1)])
@@ -186,7 +185,7 @@ def diarize(x: np.ndarray, rate: int, spans: list[tuple[float, float]], options:
     pieces = windows(spans, options.window_s)
     if len(pieces) < 2:
         return join_turns(pieces, np.zeros(len(pieces), int), 0)
-    labels = two_clusters(window_features(x, rate, pieces, options), options.pitch_weight)
+    labels = two_clusters(window_features(x, rate, pieces), options.pitch_weight)
     return join_turns(pieces, smooth(labels, pieces, options.smooth_windows), 0)
 
 
