@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipeline import clips, engine, records, report
+from pipeline import clips, engine, outputs, records, report
 from pipeline.catalog import CatalogDBError
 from pipeline.decode import MAX_DURATION_S
 from pipeline.errors import UsageError
@@ -24,6 +24,7 @@ from pipeline.models import ModelError
 from pipeline.records_config import load_column_map, parse_period
 from pipeline.records_read import ReadError
 from pipeline.rules import CatalogError, load_catalog
+from pipeline.speakers import SpeakerOptions
 from pipeline.vad import VadOptions
 
 
@@ -51,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="webrtcvad aggressiveness 0-3 (higher drops more noise)")
     scan.add_argument("--phrases", default=str(engine.DEFAULT_PHRASES_DIR),
                       help="folder of phrase-catalog YAML files")
+    scan.add_argument("--agent-channel", type=int, choices=(0, 1),
+                      help="stereo: the agent's channel (0 left, 1 right); default: the metadata's agent_channel, "
+                           "else inferred")
     scan.add_argument("--redact", action="store_true",
                       help="mask phone, ID-card and bank-card numbers in transcripts and reports")
     scan.add_argument("--max-duration", type=float, default=MAX_DURATION_S, metavar="S",
@@ -72,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("out", type=Path, metavar="DIR", help="output folder of an earlier scan")
     flags = commands.add_parser("flags", help="list the flagged calls of DIR (file, call_id, problem, rule, time)")
     flags.add_argument("out", type=Path, metavar="DIR", help="output folder of an earlier scan")
-    flags.add_argument("--problem", choices=("missing", "late", "too_fast", "inaudible", "splice", "needs_review"),
+    flags.add_argument("--problem", choices=tuple(outputs.PROBLEM_LABELS),
                        help="only this problem")
     flags.add_argument("--rule", help="only this rule id")
     cdr = commands.add_parser("records", help="check call-detail record exports (基础通话记录) for the licence "
@@ -100,6 +104,7 @@ def run_scan(args: argparse.Namespace) -> int:
         workers=max(1, args.workers), meta=load_meta(args.meta) if args.meta else {},
         redact=args.redact, max_duration_s=args.max_duration, time_limit_s=args.time_limit,
         engine=args.engine, address=args.address,
+        speakers=SpeakerOptions(agent_channel=args.agent_channel, vad_aggressiveness=args.vad_aggressiveness),
     )
     recordings = engine.discover(args.paths, engine.archive_root(args.paths, args.root))
     if not recordings:

@@ -147,6 +147,8 @@ def assess(annotations: list[dict], flags: list[dict], catalog: Catalog, samples
 
     A required statement still missing while abnormally fast speech was heard where
     it was due keeps its `missing` flag, with that stretch's place and rate in the message.
+    Statements that are not credited (pipeline.credit) are measured but never flagged:
+    a customer's fast question is not a disclosure said too fast.
     """
     new_flags = []
     for annotation in annotations:
@@ -155,6 +157,8 @@ def assess(annotations: list[dict], flags: list[dict], catalog: Catalog, samples
         annotation.update(judge(annotation, rule.delivery))
         base = {"rule": rule.id, "start": annotation["start"], "end": annotation["end"],
                 "channel": annotation["channel"]}
+        if not annotation.get("credited", True):
+            continue
         if not annotation["rate_ok"]:
             new_flags.append({"problem": "too_fast", **base, "message": (
                 f"{rule.label} ({rule.id}) said at {annotation['speech_rate_cps']} characters/s, "

@@ -39,12 +39,13 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from pipeline import catalog as catalog_mod
-from pipeline import clips, decode, delivery, levels, match, models, outputs, recovery, redact, report, rules
-from pipeline import schema, splice, transcribe, vad
+from pipeline import clips, conversation, decode, delivery, levels, match, models, outputs, recovery, redact
+from pipeline import report, rules, schema, speakers, splice, transcribe, vad
 from pipeline import meta as meta_mod
 from pipeline.errors import InputError, UsageError
 from pipeline.match import MatchOptions
 from pipeline.recovery import RecoveryOptions
+from pipeline.speakers import SpeakerOptions
 from pipeline.splice import SpliceOptions
 from pipeline.vad import VadOptions
 
@@ -59,7 +60,8 @@ class ScanOptions:
     """Everything a worker needs to analyse a recording; picklable for worker processes.
 
     The stage options are documented where they are defined (vad.VadOptions,
-    recovery.RecoveryOptions, match.MatchOptions, splice.SpliceOptions); they and the
+    recovery.RecoveryOptions, match.MatchOptions, splice.SpliceOptions,
+    speakers.SpeakerOptions); they and the
     ASR settings travel with every record (`provenance.options`).
     """
 
@@ -70,6 +72,7 @@ class ScanOptions:
     recovery: RecoveryOptions = field(default_factory=RecoveryOptions)
     match: MatchOptions = field(default_factory=MatchOptions)
     splice: SpliceOptions = field(default_factory=SpliceOptions)
+    speakers: SpeakerOptions = field(default_factory=SpeakerOptions)
     phrases_dir: str = str(DEFAULT_PHRASES_DIR)
     workers: int = 1
     cpu_threads: int = 0
@@ -87,7 +90,7 @@ def effective_options(options: ScanOptions) -> schema.EffectiveOptions:
     return schema.EffectiveOptions(
         language=options.language, beam_size=options.beam_size, max_duration_s=options.max_duration_s,
         redact=options.redact, vad=options.vad, recovery=options.recovery, match=options.match,
-        splice=options.splice)
+        splice=options.splice, speakers=options.speakers)
 
 
 @dataclass
@@ -189,9 +192,11 @@ def empty_record(rec: Recording, meta_row: dict | None) -> schema.Record:
         "levels": [],
         "segments": [],
         "unrecognised_speech": [],
+        "roles": None,
         "call": None,
         "annotations": [],
         "splices": [],
+        "conversation": None,
         "flags": [],
     }
 
@@ -279,13 +284,15 @@ class Analyser:
 
     def checks_stage(self, rec: Recording, info: decode.RecordingInfo, audio: decode.Audio,
                      transcript: schema.Transcript, meta_row: dict | None) -> dict:
-        """classify -> match -> delivery -> splices, from a transcript and the decoded audio.
+        """roles -> classify -> match -> delivery -> splices -> conversation, from a transcript and the audio.
 
-        Returns the record's `call`, `annotations`, `splices` and `flags`.
+        Returns the record's `segments` (a copy of the transcript's, each with its
+        `speaker`), `roles`, `call`, `annotations`, `splices`, `conversation` and `flags`.
         """
         samples, rate = audio.samples, audio.sample_rate
         speech = [vad.SpeechSegment(**s) for s in transcript["speech"]]
-        segments = transcript["segments"]
+        segments = copy.deepcopy(transcript["segments"])
+        roles, turns = speakers.assign_roles(samples, rate, segments, meta_row, self.options.speakers)
         fast = delivery.fast_speech(samples, rate, speech, segments, self.options.recovery.fast_min_rate)
         call = match.classify_call(segments, self.catalog, meta_row)
         annotations, flags = match.check_call(segments, call, self.catalog, delivery.segments_inside(fast, segments),
@@ -295,8 +302,10 @@ class Analyser:
         match.point_to_unrecognised(flags, transcript.get("unrecognised_speech", []))
         splices = splice.detect_splices(rec.path, info, audio, speech, self.options.splice,
                                         self.options.max_duration_s)
-        return {"call": call, "annotations": annotations, "splices": splices,
-                "flags": flags + splice.splice_flags(splices)}
+        talk = conversation.measure(turns, audio.info.duration_s, samples.shape[0] > 1)
+        return {"segments": segments, "roles": roles, "call": call, "annotations": annotations, "splices": splices,
+                "conversation": talk,
+                "flags": flags + splice.splice_flags(splices) + conversation.flags(talk, self.catalog.conversation)}
 
 
 @contextlib.contextmanager
@@ -408,7 +417,8 @@ def _analyse_in_processes(recordings: list[Recording], options: ScanOptions) -> 
 # them), so a change to the checks re-checks the archive without transcribing it again,
 # and a change to the outputs re-does neither.
 TRANSCRIPT_MODULES = ("decode", "vad", "levels", "recovery", "transcribe", "errors")
-CHECK_MODULES = ("decode", "levels", "match", "rules", "delivery", "splice", "meta", "redact", "errors", "schema")
+CHECK_MODULES = ("decode", "levels", "match", "rules", "delivery", "splice", "meta", "redact", "errors", "schema",
+                 "speakers", "credit", "conversation")
 
 
 def callaudit_version() -> str:

@@ -26,11 +26,13 @@ import opencc
 from pypinyin import Style, lazy_pinyin
 from rapidfuzz.distance import Levenshtein
 
+from pipeline import credit
 from pipeline.outputs import clock
 from pipeline.rules import GAP_MARKERS, Catalog, Classification, Concept, Position, Rule
 
 HOMOPHONE_COST = 0.1       # same toneless pinyin, different character: Whisper's commonest error
 CAPTURE_LOOKAHEAD = 30     # characters after a statement searched for captured fields
+CONTEXT_WORDS = 3          # words of the same turn kept on each side of a statement, to read its mood
 MIN_KEYWORD_PINYIN = 3     # shorter classification keywords match literally only
 # A concept keyword counts at this alignment score: a 2-character keyword survives two
 # homophones (推废 for 退费, 90) or one near-homophone (景深 for 谨慎, 79), never a wrong
@@ -70,6 +72,9 @@ class Hit:
     turn: int                # 1-based turn of this channel the statement starts in
     fields: dict = field(default_factory=dict)
     concepts: dict = field(default_factory=dict)   # concept hits: group -> the catalog keyword heard
+    speaker: str = "unknown"  # agent | customer | unknown: the speaker of most of its words
+    before: str = ""          # the transcript's words just before and after it in the same turn
+    after: str = ""
 
 
 # --- normalisation ------------------------------------------------------------------------
@@ -106,7 +111,7 @@ class _Stream:
     channel: int
     chars: str = ""
     char_word: list[int] = field(default_factory=list)
-    words: list[dict] = field(default_factory=list)      # {"start", "end", "word", "turn"}
+    words: list[dict] = field(default_factory=list)      # {"start", "end", "word", "turn", "speaker"}
     syllables: list[str] = field(default_factory=list)
 
 
@@ -151,7 +156,7 @@ def _streams(segments: list[dict], join_max_gap_s: float) -> list[_Stream]:
             stream.chars += chars
             stream.char_word += [len(stream.words)] * len(chars)
             stream.words.append({"start": word["start"], "end": word["end"], "word": word.get("word") or "",
-                                 "turn": turns[i]})
+                                 "turn": turns[i], "speaker": segment.get("speaker", "unknown")})
     for stream in streams:
         stream.syllables = _syllables(stream.chars)
     return [s for s in streams if s.chars]
@@ -318,10 +323,15 @@ def _hit(rule: Rule, phrase: str, stream: _Stream, start: int, end: int, score: 
     fields, end = _capture(rule, stream, start, end)
     first, last = stream.char_word[start], stream.char_word[end - 1]
     words = stream.words[first:last + 1]
+    turn = words[0]["turn"]
+    before = [w["word"] for w in stream.words[max(first - CONTEXT_WORDS, 0):first] if w["turn"] == turn]
+    after = [w["word"] for w in stream.words[last + 1:last + 1 + CONTEXT_WORDS] if w["turn"] == turn]
+    speakers = [w["speaker"] for w in words]
     return Hit(rule=rule.id, phrase=phrase, score=score, channel=stream.channel,
                start=round(words[0]["start"], 2), end=round(words[-1]["end"], 2),
-               text="".join(w["word"] for w in words).strip(), turn=words[0]["turn"], fields=fields,
-               concepts=dict(concepts or {}))
+               text="".join(w["word"] for w in words).strip(), turn=turn, fields=fields,
+               concepts=dict(concepts or {}), speaker=max(speakers, key=speakers.count),
+               before="".join(before), after="".join(after))
 
 
 def find_statements(rule: Rule, segments: list[dict], call_type: str | None = None,
@@ -439,10 +449,11 @@ def _on_time(position: Position | None, hit: Hit) -> bool:
             and (position.within_first_turns is None or hit.turn <= position.within_first_turns))
 
 
-def _annotation(rule: Rule, hit: Hit) -> dict:
+def _annotation(rule: Rule, hit: Hit, not_credited: list[str]) -> dict:
     return {"rule": rule.id, "label": rule.label, "start": hit.start, "end": hit.end,
-            "channel": hit.channel, "text": hit.text, "matched_phrase": hit.phrase,
-            "score": hit.score, "fields": dict(hit.fields), "concepts": dict(hit.concepts)}
+            "channel": hit.channel, "speaker": hit.speaker, "text": hit.text, "matched_phrase": hit.phrase,
+            "score": hit.score, "fields": dict(hit.fields), "concepts": dict(hit.concepts),
+            "credited": not not_credited, "not_credited": not_credited}
 
 
 def point_to_unrecognised(flags: list[dict], unrecognised: list[dict]) -> list[dict]:
@@ -459,11 +470,17 @@ def point_to_unrecognised(flags: list[dict], unrecognised: list[dict]) -> list[d
     return flags
 
 
-def _flag(rule: Rule, hits: list[Hit]) -> dict | None:
-    """A "missing" or "late" flag for a required rule, or None when it was said in place."""
+def _flag(rule: Rule, hits: list[Hit], uncredited: list[dict] = ()) -> dict | None:
+    """A "missing" or "late" flag for a required rule (credited hits only), or None when it was said in place.
+
+    A missing flag names the places the wording was heard without counting
+    (`uncredited` annotations), so a reviewer knows where to listen.
+    """
     if not hits:
+        heard = "; ".join(f"{clock(a['start'])} {a['speaker']}: {'/'.join(a['not_credited'])}" for a in uncredited)
         return {"problem": "missing", "rule": rule.id, "start": None, "end": None, "channel": None,
-                "message": f"Required statement not found: {rule.label} ({rule.id})."}
+                "message": f"Required statement not found: {rule.label} ({rule.id})."
+                           + (f" Heard but not credited: {heard}." if heard else "")}
     if any(_on_time(rule.position, h) for h in hits):
         return None
     first = hits[0]
@@ -524,7 +541,9 @@ def check_call(segments: list[dict], call: dict, catalog: Catalog, fast_segments
     sound-alikes) with its threshold lowered by `options.fast_slack`. Annotations are in
     time order; flags carry the channel of the statement they are about (None: all).
     Required rules of a plausible other classification (low confidence) that are
-    not said raise `needs_review` (see `_review_flags`).
+    not said raise `needs_review` (see `_review_flags`). A hit said by the wrong
+    speaker, as a question or negated is annotated `credited: false` with its
+    reasons (pipeline.credit) and does not satisfy the rule.
     """
     call_type, industry = call.get("type"), call.get("industry")
     annotations, flags = [], []
@@ -535,8 +554,11 @@ def check_call(segments: list[dict], call: dict, catalog: Catalog, fast_segments
         if not hits and fast_segments:
             loose = replace(rule, min_score=rule.min_score - options.fast_slack)
             hits = find_statements(loose, list(fast_segments), call_type, industry, options.join_max_gap_s)
-        annotations += [_annotation(rule, h) for h in hits]
-        flag = _flag(rule, hits) if rule.required else None
+        verdicts = [credit.reasons(rule, h.speaker, h.text, h.before, h.after) for h in hits]
+        found = [_annotation(rule, h, v) for h, v in zip(hits, verdicts)]
+        annotations += found
+        credited = [h for h, v in zip(hits, verdicts) if not v]
+        flag = _flag(rule, credited, [a for a in found if not a["credited"]]) if rule.required else None
         if flag:
             flags.append(flag)
     flags += _review_flags(segments, call, catalog)

@@ -13,7 +13,8 @@ from pathlib import PurePosixPath
 CALL_TYPES = ("marketing", "service", "complaint", "consult", "unknown")
 INDUSTRIES = ("finance", "medical", "education", "general", "unknown")
 OPTIONAL_COLUMNS = ("call_id", "type", "industry", "direction", "agent_id", "caller", "callee",
-                    "start_time")
+                    "start_time", "agent_channel")
+AGENT_CHANNELS = ("0", "1")   # stereo: 0 = left, 1 = right
 
 
 class MetaError(ValueError):
@@ -38,7 +39,8 @@ def load_meta(csv_path: str) -> dict[str, dict]:
                 if not key:
                     raise MetaError(f"{csv_path}:{line}: empty 'file' value")
                 clean = {k: (row.get(k) or "").strip() for k in OPTIONAL_COLUMNS if (row.get(k) or "").strip()}
-                for column, allowed in (("type", CALL_TYPES), ("industry", INDUSTRIES)):
+                for column, allowed in (("type", CALL_TYPES), ("industry", INDUSTRIES),
+                                        ("agent_channel", AGENT_CHANNELS)):
                     if column in clean and clean[column] not in allowed:
                         raise MetaError(f"{csv_path}:{line}: {column} '{clean[column]}' is not one of "
                                         f"{', '.join(allowed)}")

@@ -70,8 +70,10 @@ def write_report(out_dir: Path, records: list[dict]) -> Path:
 
 SPEAKERS_STEREO = {0: "坐席", 1: "客户"}
 SPEAKER_MONO = "通话"
+ROLE_NAMES = {"agent": "坐席", "customer": "客户"}
+NOT_CREDITED_NAMES = {"agent": "坐席所说", "customer": "客户所说", "question": "问句", "negated": "否定"}
 PROBLEM_LABELS = {"missing": "缺失", "late": "过晚", "too_fast": "语速过快", "inaudible": "听不清", "splice": "疑似拼接",
-                  "needs_review": "待复核"}
+                  "needs_review": "待复核", "long_silence": "长时间静音"}
 
 
 def clock(seconds: float, millis: bool = False, round_up: bool = False) -> str:
@@ -92,7 +94,20 @@ def clock(seconds: float, millis: bool = False, round_up: bool = False) -> str:
 def annotation_sheet(annotations: list[dict]) -> str:
     """The plain annotation sheet: one `00:01:15-00:01:20 风险告知` line per statement, in time order."""
     ordered = sorted(annotations, key=lambda a: (a["start"], a["end"]))
-    return "".join(f"{clock(a['start'])}-{clock(a['end'], round_up=True)} {a['label']}\n" for a in ordered)
+    return "".join(f"{clock(a['start'])}-{clock(a['end'], round_up=True)} {annotation_label(a)}\n" for a in ordered)
+
+
+def annotation_label(annotation: dict) -> str:
+    """The statement's label; one that is not credited says so and why (风险告知（未计入：客户所说、问句）).
+
+    Sheets, label tracks and the report show every annotation, so a customer's
+    question must not read like the disclosure itself.
+    """
+    label = annotation.get("label") or annotation.get("rule") or ""
+    if annotation.get("credited", True):
+        return label
+    why = "、".join(NOT_CREDITED_NAMES.get(r, r) for r in annotation.get("not_credited", []))
+    return f"{label}（未计入：{why}）"
 
 
 def rule_labels(record: dict) -> dict[str, str]:
@@ -101,7 +116,11 @@ def rule_labels(record: dict) -> dict[str, str]:
 
 
 def speaker(record: dict, channel: int | None) -> str:
+    """Who speaks on a channel: the roles stage's agent channel decides; left is the agent without it."""
     channels = ((record.get("recording") or {}).get("channels")) or 1
+    agent = (record.get("roles") or {}).get("agent_channel")
+    if channels >= 2 and agent is not None:
+        return ROLE_NAMES["agent" if channel == agent else "customer"]
     if channels >= 2:
         return SPEAKERS_STEREO.get(channel, f"声道{channel}")
     return SPEAKER_MONO
@@ -134,7 +153,7 @@ class LabelTrackWriter(Writer):
     suffix = ".labels.txt"
 
     def format(self, record: dict) -> str:
-        rows = [(a["start"], a["end"], a.get("label") or a.get("rule") or "") for a in record.get("annotations", [])]
+        rows = [(a["start"], a["end"], annotation_label(a)) for a in record.get("annotations", [])]
         labels = rule_labels(record)
         for f in record.get("flags", []):
             if f.get("start") is None or f.get("end") is None or f.get("problem") == "splice":

@@ -26,7 +26,9 @@ from pipeline.errors import InputError
 PEAK_POINTS = 800
 PEAK_RATE = 8_000
 WAVE_COLOUR = "#2563eb"
-CSV_COLUMNS = ("file", "call_id", "status", "error", "type", "industry", "duration_s", "statements", "flags")
+CSV_COLUMNS = ("file", "call_id", "status", "error", "type", "industry", "duration_s", "statements", "flags",
+               "agent_talk_s", "customer_talk_s", "agent_talk_ratio", "longest_silence_s", "total_silence_s",
+               "overtalk_count", "overtalk_s", "agent_interruptions")
 
 
 # -- peaks ---------------------------------------------------------------------------
@@ -60,6 +62,16 @@ def recording_peaks(path: str, points: int = PEAK_POINTS) -> list | None:
 
 
 # -- CSV -----------------------------------------------------------------------------
+def conversation_columns(metrics: dict | None) -> dict:
+    """The call's conversation metrics as CSV cells; empty when not measured (errors, mono overtalk)."""
+    metrics = metrics or {}
+    talk = metrics.get("talk_s") or {}
+    cells = {"agent_talk_s": talk.get("agent"), "customer_talk_s": talk.get("customer")}
+    cells.update({key: metrics.get(key) for key in ("agent_talk_ratio", "longest_silence_s", "total_silence_s",
+                                                     "overtalk_count", "overtalk_s", "agent_interruptions")})
+    return {key: "" if value is None else value for key, value in cells.items()}
+
+
 def csv_rows(records: list[dict]) -> list[dict]:
     rows = []
     for r in records:
@@ -67,7 +79,7 @@ def csv_rows(records: list[dict]) -> list[dict]:
         labels = []
         for a in r.get("annotations", []):
             label = a.get("label") or a.get("rule")
-            if label not in labels:
+            if a.get("credited", True) and label not in labels:
                 labels.append(label)
         rows.append({
             "file": r["file"], "call_id": r["call_id"], "status": r["status"],
@@ -76,6 +88,7 @@ def csv_rows(records: list[dict]) -> list[dict]:
             "duration_s": (r.get("recording") or {}).get("duration_s", ""),
             "statements": ";".join(labels),
             "flags": ";".join(f"{f['problem']}:{f.get('rule') or '-'}" for f in r.get("flags", [])),
+            **conversation_columns(r.get("conversation")),
         })
     return rows
 
@@ -240,7 +253,7 @@ def _call_section(record: dict, peaks: list | None) -> str:
     for i, a in enumerate(record.get("annotations", [])):
         if a.get("clip"):
             clip_ids[i] = f"clip-{cid}-a{i}"
-            clips_html.append(f'<div class="clip"><span>{_e(a.get("label"))} {_span(a["start"], a["end"])}</span>'
+            clips_html.append(f'<div class="clip"><span>{_e(outputs.annotation_label(a))} {_span(a["start"], a["end"])}</span>'
                               f'<audio id="{clip_ids[i]}" controls preload="none" src="{_e(a["clip"])}"></audio></div>')
     for j, s in enumerate(record.get("splices", [])):
         if s.get("clip"):
@@ -248,7 +261,7 @@ def _call_section(record: dict, peaks: list | None) -> str:
                               f'<audio id="clip-{cid}-s{j}" controls preload="none" src="{_e(s["clip"])}"></audio></div>')
     rows = []
     for seg in sorted(record.get("segments", []), key=lambda s: (s["start"], s.get("channel") or 0)):
-        hit = [a.get("label") for a in record.get("annotations", [])
+        hit = [outputs.annotation_label(a) for a in record.get("annotations", [])
                if a["start"] < seg["end"] and a["end"] > seg["start"] and a.get("channel") in (None, seg.get("channel"))]
         cls = ' class="hit"' if hit else ""
         rows.append(f'<tr{cls}><td>{_span(seg["start"], seg["end"])}</td><td>{_e(outputs.speaker(record, seg.get("channel")))}'

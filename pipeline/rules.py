@@ -28,10 +28,12 @@ DEFAULT_MAX_GAP_CHARS = 8
 RULE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 NOT_CATALOG = ("records.yaml",)     # other settings kept in phrases/ (the call-record check's)
 
-TOP_KEYS = {"defaults", "rules", "classification"}
+TOP_KEYS = {"defaults", "rules", "classification", "conversation"}
 DEFAULT_KEYS = {"min_score", "max_gap_chars"}
 RULE_KEYS = {"id", "label", "description", "required", "phrases", "concepts", "applies_to", "phrase_sets",
-             "position", "capture", "delivery", "min_score"}
+             "position", "capture", "delivery", "min_score", "speaker"}
+SPEAKERS = ("agent", "customer", "any")
+CONVERSATION_KEYS = {"silence_over_s"}
 SET_KEYS = {"applies_to", "phrases", "concepts"}
 CONCEPT_KEYS = {"name", "groups", "within_chars", "ordered"}
 APPLIES_KEYS = {"types", "industries"}
@@ -107,6 +109,7 @@ class Rule:
     delivery: dict[str, float] = field(default_factory=dict)
     description: str = ""
     source: str = ""                 # "file:line", for messages
+    speaker: str = "any"             # who must say it to be credited: agent, customer or any
 
     def applicable_sets(self, call_type: str | None, industry: str | None) -> list[PhraseSet]:
         return [s for s in self.phrase_sets if s.applies(call_type, industry)]
@@ -129,9 +132,17 @@ class Classification:
 
 
 @dataclass(frozen=True)
+class ConversationLimits:
+    """Limits on the shape of a call (the `conversation` section); None means not checked."""
+
+    silence_over_s: float | None = None   # a silence longer than this is flagged long_silence
+
+
+@dataclass(frozen=True)
 class Catalog:
     rules: tuple[Rule, ...]
     classification: Classification
+    conversation: ConversationLimits = ConversationLimits()
 
     def rule(self, rule_id: str) -> Rule:
         return next(r for r in self.rules if r.id == rule_id)
@@ -430,7 +441,24 @@ def _parse_rule(path: Path, raw, line: int, defaults: dict) -> Rule:
         if "delivery" in raw else {},
         description=str(raw.get("description") or "").strip(),
         source=f"{path}:{raw.line}",
+        speaker=_parse_speaker(where, raw),
     )
+
+
+def _parse_speaker(where: _Where, raw: _Map) -> str:
+    """Who must say the statement: given, else the agent for a required one (any for an optional one)."""
+    if "speaker" not in raw:
+        return "agent" if raw["required"] else "any"
+    if raw["speaker"] not in SPEAKERS:
+        raise where.error(where.key_line(raw, "speaker"),
+                          f"'speaker' {raw['speaker']!r} is not one of {', '.join(SPEAKERS)}")
+    return raw["speaker"]
+
+
+def _parse_conversation(path: Path, raw, line: int) -> ConversationLimits:
+    where = _Where(path)
+    raw = where.mapping(raw, line, "'conversation'", CONVERSATION_KEYS)
+    return ConversationLimits(**{key: float(where.number(raw, key, low=0)) for key in raw})
 
 
 def _parse_defaults(path: Path, raw, line: int) -> dict:
@@ -476,11 +504,11 @@ def _parse_classification(path: Path, raw, line: int) -> Classification:
     )
 
 
-def _load_file(path: Path) -> tuple[dict | None, list[tuple], tuple | None]:
-    """One file's (defaults, raw rule entries with lines, classification entry)."""
+def _load_file(path: Path) -> tuple[dict | None, list[tuple], tuple | None, tuple | None]:
+    """One file's (defaults, raw rule entries with lines, classification entry, conversation entry)."""
     data = _read_yaml(path)
     if data is None:
-        return None, [], None
+        return None, [], None, None
     where = _Where(path)
     data = where.mapping(data, 1, "the file", TOP_KEYS)
     defaults = _parse_defaults(path, data["defaults"], data.key_lines["defaults"]) if "defaults" in data else None
@@ -493,7 +521,8 @@ def _load_file(path: Path) -> tuple[dict | None, list[tuple], tuple | None]:
     classification = None
     if "classification" in data:
         classification = (data["classification"], data.key_lines["classification"])
-    return defaults, rules, classification
+    conversation = (data["conversation"], data.key_lines["conversation"]) if "conversation" in data else None
+    return defaults, rules, classification, conversation
 
 
 def catalog_files(directory: str | Path) -> list[Path]:
@@ -516,7 +545,7 @@ def catalog_sha256(directory: str | Path) -> str:
 def load_catalog(directory: str | Path) -> Catalog:
     """Load and validate every `*.yaml` / `*.yml` file of a folder into one Catalog.
 
-    `defaults` and `classification` may each appear in one file only; rule ids
+    `defaults`, `classification` and `conversation` may each appear in one file only; rule ids
     must be unique across all files. Files are read in name order so messages
     and rule order are stable.
     """
@@ -527,9 +556,11 @@ def load_catalog(directory: str | Path) -> Catalog:
     loaded = [(path, *_load_file(path)) for path in paths]
     defaults = {"min_score": DEFAULT_MIN_SCORE, "max_gap_chars": DEFAULT_MAX_GAP_CHARS}
     classification = Classification()
+    conversation = ConversationLimits()
     seen_once: dict[str, str] = {}
-    for path, file_defaults, _, class_entry in loaded:
-        for key, present in (("defaults", file_defaults), ("classification", class_entry)):
+    for path, file_defaults, _, class_entry, conversation_entry in loaded:
+        for key, present in (("defaults", file_defaults), ("classification", class_entry),
+                             ("conversation", conversation_entry)):
             if present is not None:
                 if key in seen_once:
                     raise CatalogError(f"{path}:1: '{key}' is already defined in {seen_once[key]}")
@@ -538,8 +569,10 @@ def load_catalog(directory: str | Path) -> Catalog:
             defaults = file_defaults
         if class_entry is not None:
             classification = _parse_classification(path, *class_entry)
+        if conversation_entry is not None:
+            conversation = _parse_conversation(path, *conversation_entry)
     rules: list[Rule] = []
-    for path, _, rule_entries, _ in loaded:
+    for path, _, rule_entries, _, _ in loaded:
         for raw, line in rule_entries:
             rule = _parse_rule(path, raw, line, defaults)
             first = next((r for r in rules if r.id == rule.id), None)
@@ -548,4 +581,4 @@ def load_catalog(directory: str | Path) -> Catalog:
             rules.append(rule)
     if not rules:
         raise CatalogError(f"{folder}: the catalog defines no rules")
-    return Catalog(tuple(rules), classification)
+    return Catalog(tuple(rules), classification, conversation)

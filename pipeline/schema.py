@@ -19,10 +19,12 @@ from typing_extensions import NotRequired, TypedDict, get_type_hints, is_typeddi
 
 from pipeline.match import MatchOptions
 from pipeline.recovery import RecoveryOptions
+from pipeline.speakers import SpeakerOptions
 from pipeline.splice import SpliceOptions
 from pipeline.vad import VadOptions
 
-Problem = Literal["missing", "late", "too_fast", "inaudible", "splice", "needs_review"]
+Problem = Literal["missing", "late", "too_fast", "inaudible", "splice", "needs_review", "long_silence"]
+Speaker = Literal["agent", "customer", "unknown"]
 
 
 class Span(TypedDict):
@@ -49,6 +51,8 @@ class Segment(TypedDict):
     text: str
     words: list[Word]
     recovered: NotRequired[Literal["gain"]]  # heard only after the quiet-speech boost
+    speaker: NotRequired[Speaker]            # set by the checks (pipeline.speakers); mono: unknown
+    split_speaker: NotRequired[Speaker]      # mono: the speaker split's guess (drives the conversation metrics)
 
 
 class ChannelLevel(TypedDict):
@@ -102,11 +106,14 @@ class Annotation(TypedDict):
     start: float
     end: float
     channel: int
+    speaker: Speaker
     text: str
     matched_phrase: str
     score: float
     fields: dict[str, str]
     concepts: dict[str, str]           # found by meaning: the keyword heard for each group; else {}
+    credited: bool                     # counts for its rule (pipeline.credit)
+    not_credited: list[Literal["customer", "agent", "question", "negated"]]  # why not: said by the wrong party, ...
     speech_rate_cps: float
     acoustic_rate_sps: float
     level_dbfs: float
@@ -116,6 +123,19 @@ class Annotation(TypedDict):
     rate_ok: bool
     clip: NotRequired[str]
     clip_error: NotRequired[str]
+
+
+class Conversation(TypedDict):
+    """The shape of the call (pipeline.conversation): seconds, by role from pipeline.speakers."""
+
+    talk_s: dict[str, float]           # agent, customer, unknown
+    agent_talk_ratio: float | None
+    longest_silence_s: float
+    longest_silence_at: float | None
+    total_silence_s: float
+    overtalk_count: int | None         # stereo only
+    overtalk_s: float | None
+    agent_interruptions: int | None
 
 
 class Splice(TypedDict):
@@ -166,6 +186,7 @@ class EffectiveOptions:
     recovery: RecoveryOptions
     match: MatchOptions
     splice: SpliceOptions
+    speakers: SpeakerOptions
 
 
 class Provenance(TypedDict):
@@ -189,9 +210,11 @@ class Record(TypedDict):
     levels: list[ChannelLevel]
     segments: list[Segment]
     unrecognised_speech: NotRequired[list[Span]]
+    roles: dict[str, Any] | None       # how the agent was found (pipeline.speakers.assign_roles)
     call: Call | None
     annotations: list[Annotation]
     splices: list[Splice]
+    conversation: Conversation | None
     flags: list[Flag]
     provenance: Provenance   # stamped by the scan on every record it writes
 

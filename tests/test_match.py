@@ -176,7 +176,8 @@ def test_compliant_finance_call_has_annotations_and_no_flags():
     assert [a["rule"] for a in annotations] == ["qualification", "marketing_disclosure", "risk_warning"]
     first = annotations[0]
     assert set(first) == {"rule", "label", "start", "end", "channel", "text", "matched_phrase", "score", "fields",
-                          "concepts"}
+                          "concepts", "speaker", "credited", "not_credited"}
+    assert all(a["credited"] and a["not_credited"] == [] for a in annotations)
     assert first["concepts"] == {}  # credited to a fixed phrase
     assert first["label"] == "资质声明" and first["fields"] == {"certificate_no": "12345678"}
     assert annotations[2]["text"] == "投资有风险入市需景深"

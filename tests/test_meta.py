@@ -23,6 +23,7 @@ def test_lookup_by_relative_path_then_basename(tmp_path):
     ("file,type\nx.wav,sales\n", "meta.csv:2: type 'sales' is not one of"),
     ("file,industry\nx.wav,finance\ny.wav,banking\n", "meta.csv:3: industry 'banking'"),
     ("file,type\n,marketing\n", "meta.csv:2: empty 'file' value"),
+    ("file,agent_channel\nx.wav,0\ny.wav,left\n", "meta.csv:3: agent_channel 'left' is not one of 0, 1"),
 ])
 def test_bad_csv_names_file_and_line(tmp_path, content, expected):
     csv = tmp_path / "meta.csv"

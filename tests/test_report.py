@@ -72,8 +72,19 @@ def test_csv_one_row_per_call(tmp_path):
     assert rows[0] == {"file": "a.wav", "call_id": "call-1", "status": "ok", "error": "", "type": "marketing",
                        "industry": "finance", "duration_s": str(record["recording"]["duration_s"]),
                        "statements": "营销电话标识;风险告知",
-                       "flags": "too_fast:risk_warning;missing:qualification;splice:-"}
+                       "flags": "too_fast:risk_warning;missing:qualification;splice:-",
+                       "agent_talk_s": "", "customer_talk_s": "", "agent_talk_ratio": "", "longest_silence_s": "",
+                       "total_silence_s": "", "overtalk_count": "", "overtalk_s": "", "agent_interruptions": ""}
     assert rows[1]["status"] == "error" and rows[1]["error"] == "not_audio" and rows[1]["type"] == ""
+
+
+def test_csv_conversation_columns():
+    metrics = {"talk_s": {"agent": 20.5, "customer": 9.25, "unknown": 0}, "agent_talk_ratio": 0.689,
+               "longest_silence_s": 3.1, "longest_silence_at": 12.0, "total_silence_s": 4.2,
+               "overtalk_count": None, "overtalk_s": None, "agent_interruptions": None}
+    assert report.conversation_columns(metrics) == {
+        "agent_talk_s": 20.5, "customer_talk_s": 9.25, "agent_talk_ratio": 0.689, "longest_silence_s": 3.1,
+        "total_silence_s": 4.2, "overtalk_count": "", "overtalk_s": "", "agent_interruptions": ""}
 
 
 def test_peak_envelope():
@@ -217,3 +228,13 @@ def test_delivery_flags_carry_their_channel_and_are_drawn_on_it():
     svg = report.waveform_svg(record, None, {})
     lane_top = re.search(r'<rect class="flag" x="[\d.]+" y="([\d.]+)"', svg).group(1)
     assert float(lane_top) > 90   # lane 1 starts below lane 0 (30 + 90)
+
+
+def test_uncredited_statement_is_marked_on_sheets_and_roles_name_the_channels():
+    asked = {"rule": "marketing_disclosure", "label": "营销电话标识", "start": 8.2, "end": 9.6,
+             "credited": False, "not_credited": ["customer", "question"]}
+    said = {**asked, "start": 1.0, "end": 2.5, "credited": True, "not_credited": []}
+    assert outputs.annotation_sheet([asked, said]) == ("00:00:01-00:00:03 营销电话标识\n"
+                                                       "00:00:08-00:00:10 营销电话标识（未计入：客户所说、问句）\n")
+    stereo = {"recording": {"channels": 2}, "roles": {"agent_channel": 1}}
+    assert (outputs.speaker(stereo, 1), outputs.speaker(stereo, 0)) == ("坐席", "客户")
