@@ -98,6 +98,9 @@ def clean_spans(segments: list[SpeechSegment], duration_s: float) -> list[Speech
     faster-whisper's batched pipeline asserts that the audio outside its clips is
     not negative: windows that overlap, or whose rounded end lies past the last
     sample (continuous speech to the end of a file), crashed it on real recordings.
+    Segments that only touch stay apart: the VAD cuts continuous speech into
+    touching pieces of <= 25 s, and merged again they made windows longer than
+    Whisper's 30 s, whose rest only the coverage re-decode recovered.
     """
     limit = math.floor(duration_s * 1000) / 1000
     merged: list[SpeechSegment] = []
@@ -106,7 +109,7 @@ def clean_spans(segments: list[SpeechSegment], duration_s: float) -> list[Speech
         if end <= start:
             continue
         last = merged[-1] if merged else None
-        if last and last.channel == seg.channel and start <= last.end:
+        if last and last.channel == seg.channel and start < last.end:
             last.end = max(last.end, end)
         else:
             merged.append(SpeechSegment(start, end, seg.channel))

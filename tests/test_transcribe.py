@@ -21,9 +21,16 @@ def model():
 
 def test_clean_spans_clips_merges_and_drops_empty():
     spans = [SpeechSegment(0.0, 2.0, 0), SpeechSegment(1.5, 3.0, 0), SpeechSegment(2.9996, 3.5, 0),
-             SpeechSegment(-0.1, 1.0, 1), SpeechSegment(3.2, 3.4, 1)]
+             SpeechSegment(-0.1, 1.0, 1), SpeechSegment(1.0, 2.0, 1), SpeechSegment(3.2, 3.4, 1)]
     cleaned = transcribe.clean_spans(spans, duration_s=2.9996)
-    assert [(s.start, s.end, s.channel) for s in cleaned] == [(0.0, 2.999, 0), (0.0, 1.0, 1)]
+    assert [(s.start, s.end, s.channel) for s in cleaned] == [(0.0, 2.999, 0), (0.0, 1.0, 1), (1.0, 2.0, 1)]
+
+
+def test_vad_pieces_of_continuous_speech_stay_within_a_window():
+    """The VAD cuts continuous speech into touching pieces of <= 25 s; merged again they exceeded 30 s."""
+    pieces = [SpeechSegment(0.0, 22.0, 0), SpeechSegment(22.0, 44.0, 0), SpeechSegment(44.0, 60.0, 0)]
+    windows = transcribe.pack_windows(transcribe.clean_spans(pieces, 60.0))
+    assert max(w.end - w.start for w in windows) <= 30.0
 
 
 def test_uncovered_reports_only_long_holes():
