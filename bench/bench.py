@@ -1,7 +1,11 @@
 """Benchmark: full callaudit scan vs bare faster-whisper vs the non-ASR stages, on one generated archive.
 
-    python bench/bench.py [--quick] [--repeat N] [--ray] [--no-long]
+    python bench/bench.py [--quick] [--repeat N] [--ray] [--no-long] [--dense-only]
 
+0. Speech-dense comparison (`dense_comparison`): calls made of the fixtures' speech
+   with the pauses squeezed out (bench/out/dense/, truth kept); the default scan and
+   bare faster-whisper (beam 5), runs alternating, on wall time, character error rate
+   and statement-location recall.
 1. Generates (deterministically, into bench/out/, cached) an archive of call audio
    from the committed fixtures: 2-3 calls per file joined by hold silences / low line
    noise of 5-60 s, in rotating archive codecs (G.711 mu/A-law, GSM, MP3, AAC, Opus,
