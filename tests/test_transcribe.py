@@ -41,8 +41,9 @@ def test_uncovered_reports_only_long_holes():
     assert [(h.start, h.end, h.channel) for h in holes] == [(5.0, 10.0, 0)]
 
 
-def piece(no_speech_prob=0.1, avg_logprob=-0.3):
-    return SimpleNamespace(no_speech_prob=no_speech_prob, avg_logprob=avg_logprob)
+def piece(no_speech_prob=0.1, avg_logprob=-0.3, word_spans=((0.0, 0.4),)):
+    words = [SimpleNamespace(start=start, end=end) for start, end in word_spans]
+    return SimpleNamespace(no_speech_prob=no_speech_prob, avg_logprob=avg_logprob, words=words)
 
 
 @pytest.mark.parametrize("text, confidence, reason", [
@@ -56,6 +57,8 @@ def piece(no_speech_prob=0.1, avg_logprob=-0.3):
     ("投资100000元,风险自担", piece(), None),
     ("喂喂喂,听得到吗?对对对对", piece(), None),
     ("本电话为营销电话", piece(no_speech_prob=0.9, avg_logprob=-0.4), None),
+    ("您好,省建化了营销电话", piece(word_spans=((0.0, 0.18), (0.18, 22.8), (22.98, 22.98))), "stretched"),
+    ("喂,您好", piece(word_spans=((0.0, 1.5), (1.5, 2.0))), None),
 ])
 def test_hallucination(text, confidence, reason):
     assert transcribe.hallucination(confidence, text, TranscribeOptions()) == reason
