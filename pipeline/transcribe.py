@@ -54,6 +54,10 @@ class TranscribeOptions:
     The hallucination limits are Whisper's own (`no_speech_threshold` 0.6 with
     `log_prob_threshold` -1.0, `compression_ratio_threshold` 2.4), applied to what
     the batched pipeline returns, which unlike sequential decoding has no fallback.
+    A piece with a word timed longer than `max_word_s` is a collapsed window (one
+    segment over 23 s of speech with a dozen characters on a speech-dense call): it
+    is dropped and its span decoded again. Holes are decoded in windows of at most
+    `max_redecode_window_s`, so a longer window that failed is not decoded as it was.
     """
 
     language: str = "zh"
@@ -66,6 +70,8 @@ class TranscribeOptions:
     min_avg_logprob: float = -1.0
     max_compression_ratio: float = 2.4
     max_repeats: int = 4
+    max_word_s: float = 3.0
+    max_redecode_window_s: float = 15.0
 
 
 @dataclass
@@ -98,6 +104,9 @@ def clean_spans(segments: list[SpeechSegment], duration_s: float) -> list[Speech
     faster-whisper's batched pipeline asserts that the audio outside its clips is
     not negative: windows that overlap, or whose rounded end lies past the last
     sample (continuous speech to the end of a file), crashed it on real recordings.
+    Segments that only touch stay apart: the VAD cuts continuous speech into
+    touching pieces of <= 25 s, and merged again they made windows longer than
+    Whisper's 30 s, whose rest only the coverage re-decode recovered.
     """
     limit = math.floor(duration_s * 1000) / 1000
     merged: list[SpeechSegment] = []
@@ -106,7 +115,7 @@ def clean_spans(segments: list[SpeechSegment], duration_s: float) -> list[Speech
         if end <= start:
             continue
         last = merged[-1] if merged else None
-        if last and last.channel == seg.channel and start <= last.end:
+        if last and last.channel == seg.channel and start < last.end:
             last.end = max(last.end, end)
         else:
             merged.append(SpeechSegment(start, end, seg.channel))
@@ -163,7 +172,7 @@ def transcribe(model: WhisperModel, samples: np.ndarray, sample_rate: int, speec
     for _ in range(options.max_redecode_rounds):
         if not holes:
             break
-        segments += _decode_windows(pipeline, samples, _split(holes, options.max_window_s), options)
+        segments += _decode_windows(pipeline, samples, _split(holes, options.max_redecode_window_s), options)
         holes = uncovered(speech, segments, options.min_hole_s)
     unread = [{"start": h.start, "end": h.end, "channel": h.channel} for h in holes]
     return Transcript(sorted(segments, key=lambda s: (s["start"], s["channel"])), unread)
@@ -206,6 +215,8 @@ def hallucination(piece, text: str, options: TranscribeOptions) -> str | None:
         return "subtitle_credit"
     if repetition_loop(text, options.max_repeats) or _compression_ratio(text) > options.max_compression_ratio:
         return "repetition"
+    if any(w.end - w.start > options.max_word_s for w in piece.words or []):
+        return "stretched"
     return None
 
 

@@ -1,8 +1,35 @@
-"""Scoring scan records against fixture truth files (shared by the end-to-end tests)."""
+"""Scoring scan records against fixture truth files (shared by the end-to-end tests and bench/bench.py)."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+
+from rapidfuzz.distance import Levenshtein
+
+from pipeline.transcribe import to_simplified
+
+DIGITS = str.maketrans("0123456789幺两", "零一二三四五六七八九一二")
+
+
+def normalise(text: str) -> str:
+    """Characters only: Simplified, no punctuation or spaces, digits written as Chinese."""
+    return re.sub(r"[^\w]|_", "", to_simplified(text)).translate(DIGITS)
+
+
+def channel_text(items: list[dict], channel: int) -> str:
+    return normalise("".join(i["text"] for i in sorted(items, key=lambda i: i["start"]) if i["channel"] == channel))
+
+
+def cer(record: dict, truth: dict) -> tuple[int, int]:
+    """(edit distance, truth characters) over all channels, for utterances meant to be intelligible."""
+    said = [u for u in truth["utterances"] if u["delivery"] != "unintelligible"]
+    errors = chars = 0
+    for channel in range(truth["channels"]):
+        reference = channel_text(said, channel)
+        errors += Levenshtein.distance(reference, channel_text(record["segments"], channel))
+        chars += len(reference)
+    return errors, chars
 
 
 def overlaps(a: dict, b: dict) -> bool:

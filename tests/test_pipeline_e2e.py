@@ -6,38 +6,15 @@ archive format decoded and transcribed, both channels of the stereo call heard.
 """
 
 import json
-import re
 
 import pytest
-from rapidfuzz.distance import Levenshtein
 
 from conftest import FIXTURES
+from helpers_truth import cer
 from pipeline import decode, vad
-from pipeline.transcribe import to_simplified
 
 CLEAN_16K = ["finance_marketing_complete", "marketing_no_disclosure_meta", "marketing_no_disclosure",
              "marketing_late_disclosure", "finance_missing_risk_warning", "education_sale_refund"]
-DIGITS = str.maketrans("0123456789幺两", "零一二三四五六七八九一二")
-
-
-def normalise(text: str) -> str:
-    """Characters only: Simplified, no punctuation or spaces, digits written as Chinese."""
-    return re.sub(r"[^\w]|_", "", to_simplified(text)).translate(DIGITS)
-
-
-def channel_text(items: list[dict], channel: int) -> str:
-    return normalise("".join(i["text"] for i in sorted(items, key=lambda i: i["start"]) if i["channel"] == channel))
-
-
-def cer(record: dict, truth: dict) -> tuple[int, int]:
-    """(edit distance, truth characters) over all channels, for utterances meant to be intelligible."""
-    said = [u for u in truth["utterances"] if u["delivery"] != "unintelligible"]
-    errors = chars = 0
-    for channel in range(truth["channels"]):
-        reference = channel_text(said, channel)
-        errors += Levenshtein.distance(reference, channel_text(record["segments"], channel))
-        chars += len(reference)
-    return errors, chars
 
 
 def test_every_fixture_is_scanned_ok(fixture_scan, truths):

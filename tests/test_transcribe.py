@@ -21,9 +21,16 @@ def model():
 
 def test_clean_spans_clips_merges_and_drops_empty():
     spans = [SpeechSegment(0.0, 2.0, 0), SpeechSegment(1.5, 3.0, 0), SpeechSegment(2.9996, 3.5, 0),
-             SpeechSegment(-0.1, 1.0, 1), SpeechSegment(3.2, 3.4, 1)]
+             SpeechSegment(-0.1, 1.0, 1), SpeechSegment(1.0, 2.0, 1), SpeechSegment(3.2, 3.4, 1)]
     cleaned = transcribe.clean_spans(spans, duration_s=2.9996)
-    assert [(s.start, s.end, s.channel) for s in cleaned] == [(0.0, 2.999, 0), (0.0, 1.0, 1)]
+    assert [(s.start, s.end, s.channel) for s in cleaned] == [(0.0, 2.999, 0), (0.0, 1.0, 1), (1.0, 2.0, 1)]
+
+
+def test_vad_pieces_of_continuous_speech_stay_within_a_window():
+    """The VAD cuts continuous speech into touching pieces of <= 25 s; merged again they exceeded 30 s."""
+    pieces = [SpeechSegment(0.0, 22.0, 0), SpeechSegment(22.0, 44.0, 0), SpeechSegment(44.0, 60.0, 0)]
+    windows = transcribe.pack_windows(transcribe.clean_spans(pieces, 60.0))
+    assert max(w.end - w.start for w in windows) <= 30.0
 
 
 def test_uncovered_reports_only_long_holes():
@@ -34,8 +41,9 @@ def test_uncovered_reports_only_long_holes():
     assert [(h.start, h.end, h.channel) for h in holes] == [(5.0, 10.0, 0)]
 
 
-def piece(no_speech_prob=0.1, avg_logprob=-0.3):
-    return SimpleNamespace(no_speech_prob=no_speech_prob, avg_logprob=avg_logprob)
+def piece(no_speech_prob=0.1, avg_logprob=-0.3, word_spans=((0.0, 0.4),)):
+    words = [SimpleNamespace(start=start, end=end) for start, end in word_spans]
+    return SimpleNamespace(no_speech_prob=no_speech_prob, avg_logprob=avg_logprob, words=words)
 
 
 @pytest.mark.parametrize("text, confidence, reason", [
@@ -49,6 +57,8 @@ def piece(no_speech_prob=0.1, avg_logprob=-0.3):
     ("投资100000元,风险自担", piece(), None),
     ("喂喂喂,听得到吗?对对对对", piece(), None),
     ("本电话为营销电话", piece(no_speech_prob=0.9, avg_logprob=-0.4), None),
+    ("您好,省建化了营销电话", piece(word_spans=((0.0, 0.18), (0.18, 22.8), (22.98, 22.98))), "stretched"),
+    ("喂,您好", piece(word_spans=((0.0, 1.5), (1.5, 2.0))), None),
 ])
 def test_hallucination(text, confidence, reason):
     assert transcribe.hallucination(confidence, text, TranscribeOptions()) == reason
