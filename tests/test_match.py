@@ -73,11 +73,19 @@ def test_gap_in_phrase_takes_a_name_for_free():
     "请问您的电话号码是多少",
     "为了保障您的权益本次通话将被录音",
     "不要再给我打营销电话了",
-    "这不是营销电话",
     "您好这里是营销中心",
 ])
 def test_ordinary_talk_is_not_a_disclosure(text):
     assert find_statements(rule("marketing_disclosure"), [segment(text, 2.0)]) == []
+
+
+def test_denying_a_marketing_call_is_no_disclosure():
+    """The wording is heard ("这是营销电话" is a catalog phrase) but the negation is not credited."""
+    call = {"type": "marketing", "industry": "general"}
+    annotations, flags = check_call([segment("您好这不是营销电话", 2.0)], call, CATALOG)
+    denied, = [a for a in annotations if a["rule"] == "marketing_disclosure"]
+    assert (denied["credited"], denied["not_credited"]) == (False, ["negated"])
+    assert any(f["problem"] == "missing" and f["rule"] == "marketing_disclosure" for f in flags)
 
 
 @pytest.mark.parametrize("text, phrase", [
