@@ -34,9 +34,13 @@ def test_customer_question_and_negated_disclosure_are_not_credited(speaker_scan)
 
 
 def test_agent_disclosure_is_credited_and_flags_are_exact(speaker_scan):
-    said, = [a for a in speaker_scan["records"]["agent_discloses_stereo"]["annotations"]
+    heard = [a for a in speaker_scan["records"]["agent_discloses_stereo"]["annotations"]
              if a["rule"] == "marketing_disclosure"]
-    assert (said["speaker"], said["credited"]) == ("agent", True)
+    said, = [a for a in heard if a["speaker"] == "agent"]
+    assert said["credited"] is True
+    # the customer's echo "是营销电话啊，什么活动？" may match the catalog's 这是营销电话: never credited
+    assert all((a["speaker"], a["credited"], a["not_credited"][:1]) == ("customer", False, ["customer"])
+               for a in heard if a is not said)
     tally = flag_tally(speaker_scan["records"], TRUTHS)
     assert tally["false"] == tally["missed"] == 0, tally
 
