@@ -15,8 +15,8 @@ speaker-embedding model would need weights fetched at run time or torch):
 mel cepstra describe the voice every 10 ms; each unpadded VAD span is cut at
 the pauses inside it where the voices on either side differ (a full-covariance
 Gaussian likelihood-ratio distance, as in BIC speaker segmentation); the pieces
-are clustered bottom-up into two speakers, or one when the two are no further
-apart than one voice usually is from itself; a refinement pass gives every piece
+are clustered bottom-up into two speakers (or one, when the two left are closer
+than any two speakers measured: SpeakerOptions); a refinement pass gives every piece
 to the speaker whose pooled Gaussian explains it best; runs of one speaker are
 turns. Turns change only at pauses (a change without any pause is missed), and
 overlapping speech gets one label.
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 
@@ -134,7 +133,8 @@ def span_frames(spans: list[tuple[float, float]], energy: np.ndarray, options: S
 
 # --- change points and clustering --------------------------------------------------------
 
-class Voice(NamedTuple):
+@dataclass(frozen=True)
+class Voice:
     """Sufficient statistics of a run of frames (count, sum, sum of outer products): a Gaussian that can be
     pooled with another by adding, so clustering never stacks frames again."""
 
@@ -146,7 +146,7 @@ class Voice(NamedTuple):
     def of(cls, frames: np.ndarray) -> Voice:
         return cls(len(frames), frames.sum(axis=0), frames.T @ frames)
 
-    def __add__(self, other: Voice) -> Voice:   # type: ignore[override]
+    def __add__(self, other: Voice) -> Voice:
         return Voice(self.n + other.n, self.total + other.total, self.outer + other.outer)
 
     def gaussian(self) -> tuple[np.ndarray, np.ndarray]:
@@ -246,8 +246,7 @@ def relabel(segments: list[np.ndarray], labels: np.ndarray, rounds: int = 10) ->
     segments still unlabelled (-1: too short to cluster) get their label this way.
     """
     for _ in range(rounds):
-        models = [sum((Voice.of(s) for s, k in zip(segments, labels) if k == c), Voice(0, 0.0, 0.0)).gaussian()
-                  for c in (0, 1)]
+        models = [Voice.of(np.vstack([s for s, k in zip(segments, labels) if k == c])).gaussian() for c in (0, 1)]
         new = np.array([int(np.argmax([log_likelihood(s, *m) for m in models])) if len(s) else max(k, 0)
                         for s, k in zip(segments, labels)])
         if np.array_equal(new, labels) or len(set(new)) < 2:
