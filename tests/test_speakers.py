@@ -123,3 +123,16 @@ def test_speaker_key_and_conversation_section_are_validated(tmp_path):
     with pytest.raises(CatalogError, match=r"rules.yaml:\d+: unknown key 'silence_over' in 'conversation'"):
         load_catalog(tmp_path)
     assert DISCLOSURE.speaker == "agent" and CATALOG.conversation.silence_over_s == 60
+
+
+def test_mono_split_says_one_speaker_for_one_steady_voice():
+    """Turns of one and the same voice (a buzz with breath noise): the two groups left by the clustering are closer
+    than `speaker_distance`, so no second speaker is invented and nothing says whose voice it is. (Real
+    one-speaker recordings vary more than this and are still split: tests/test_speakers_e2e.py measures by how much.)
+    """
+    parts = [(0.3, 2.8, 150), (3.4, 5.0, 150), (5.6, 8.6, 150), (9.2, 11.0, 150), (11.5, 13.0, 150)]
+    x = timeline(14.0, parts)
+    x += (x != 0) * np.random.default_rng(1).normal(0, 0.01, x.size).astype(np.float32)
+    segments = [{"start": 0.3, "end": 2.8, "channel": 0, "text": "您好，这里是客服"}]
+    _, turns = speakers.assign_roles(x[None], SR, segments, None, speakers.SpeakerOptions())
+    assert {t["speaker"] for t in turns} == {"unknown"} and segments[0]["split_speaker"] == "unknown"
