@@ -78,12 +78,26 @@ class Workbench:
         self._lock = threading.Lock()
         self._records: tuple[tuple, list[dict], dict[str, dict], dict[str, str]] | None = None
         self._verified: dict[tuple, bool] = {}
+        self._peaks: dict[tuple, list | None] = {}
 
     @property
     def db(self):
+        """This thread's connection (sqlite connections are not shared between threads)."""
         if not hasattr(self._local, "db"):
             self._local.db = review_store.connect(self.out_dir)
         return self._local.db
+
+    async def run(self, fn, *args, **kwargs):
+        """`fn(db, *args, **kwargs)` in a worker thread, with that thread's connection (from async code)."""
+        return await run_in_threadpool(lambda: fn(self.db, *args, **kwargs))
+
+    def peaks(self, record: dict) -> list | None:
+        """A call's waveform envelope (report.call_peaks), kept in memory once read or decoded."""
+        key = (record["call_id"], (record.get("recording") or {}).get("sha256"))
+        if key not in self._peaks:
+            with catalog_mod.Catalog(self.out_dir, create=False) as cat:
+                self._peaks[key] = report.call_peaks(cat, record, cat.sources().get(record["call_id"]))
+        return self._peaks[key]
 
     def records(self) -> tuple[list[dict], dict[str, dict], dict[str, str]]:
         """(records, by call_id, clip path -> call_id), reloaded when the catalog's calls change."""
@@ -154,7 +168,7 @@ class Guard:
         state = scope.setdefault("state", {})
         request = Request(scope)
         token = request.cookies.get(COOKIE)
-        sess = await run_in_threadpool(accounts.session, bench.db, token) if token else None
+        sess = await bench.run(accounts.session, token) if token else None
         state.update(nonce=nonce, session=sess)
 
         async def secured(message) -> None:
@@ -258,13 +272,13 @@ async def login(request: Request) -> Response:
                                                             f"failed logins, retry in {wait} s", next="/")
         response.headers["Retry-After"] = str(wait)
         return response
-    user = await run_in_threadpool(accounts.authenticate, bench.db, name, password)
+    user = await bench.run(accounts.authenticate, name, password)
     if user is None:
         bench.limiter.failed(name, address)
         return _page(request, "login.html", 401, error="用户名或密码错误 / wrong user name or password",
                      next=_safe_next(str(form.get("next", "/"))))
     bench.limiter.succeeded(name, address)
-    token = await run_in_threadpool(accounts.open_session, bench.db, user)
+    token = await bench.run(accounts.open_session, user)
     response = RedirectResponse(_safe_next(str(form.get("next", "/"))), 303)
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=bench.options.secure_cookie,
                         max_age=accounts.SESSION_IDLE_S)
@@ -341,10 +355,7 @@ def call_page(request: Request, error: str = "", status: int = 200) -> Response:
                       "state": review_store.effective_state(decided.get(fid)),
                       "four_eyes": review_store.needs_four_eyes(f)})
     clip_ids = {i: f"clip-a{i}" for i, a in enumerate(record.get("annotations", [])) if a.get("clip")}
-    peaks = None
-    if record["status"] == "ok":
-        with catalog_mod.Catalog(bench.out_dir, create=False) as cat:
-            peaks = report.call_peaks(cat, record, cat.sources().get(record["call_id"]))
+    peaks = bench.peaks(record) if record["status"] == "ok" else None
     flagged = [r["call_id"] for r in records if r.get("flags")]
     here = flagged.index(record["call_id"]) if record["call_id"] in flagged else -1
     return _page(request, "call.html", status, record=record, flags=flags, error=error,
@@ -371,7 +382,7 @@ async def decide(request: Request) -> Response:
         return PlainTextResponse("no such flag", 404)
     record, flag = found
     try:
-        await run_in_threadpool(review_store.decide, request.app.state.bench.db, call_id=record["call_id"], flag=flag,
+        await request.app.state.bench.run(review_store.decide, call_id=record["call_id"], flag=flag,
                                 action=str(form.get("action", "")), reviewer=request.state.session.user.name,
                                 reason=str(form.get("reason", "")), note=str(form.get("note", "")))
     except review_store.ReviewError as exc:
@@ -387,7 +398,7 @@ async def approve(request: Request) -> Response:
     if found is None:
         return PlainTextResponse("no such flag", 404)
     try:
-        await run_in_threadpool(review_store.approve, request.app.state.bench.db, str(form["flag_id"]),
+        await request.app.state.bench.run(review_store.approve, str(form["flag_id"]),
                                 request.state.session.user.name, str(form.get("verdict", "")),
                                 str(form.get("note", "")))
     except review_store.ReviewError as exc:
@@ -415,7 +426,7 @@ class LoggedFileResponse(FileResponse):
         try:
             await super().__call__(scope, receive, counting)
         finally:
-            await run_in_threadpool(review_store.add_bytes, self.bench.db, self.access_id, sent)
+            await self.bench.run(review_store.add_bytes, self.access_id, sent)
 
 
 def _serve_audio(request: Request, path: Path, record: dict, media: str) -> Response:
@@ -464,7 +475,7 @@ async def listened(request: Request) -> Response:
         media, seconds = str(body["media"]), float(body["seconds"])
     except (ValueError, KeyError, TypeError):
         return PlainTextResponse("expected {media, seconds}", 400)
-    ok = await run_in_threadpool(review_store.log_listened, request.app.state.bench.db,
+    ok = await request.app.state.bench.run(review_store.log_listened,
                                  session=request.state.session.token_hash, media=media, seconds=seconds)
     return JSONResponse({"logged": ok}, status_code=200 if ok else 404)
 
