@@ -20,7 +20,8 @@ from collections import deque
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from pipeline.review_store import ReviewError, _transaction
+from pipeline.catalog import transaction
+from pipeline.review_store import ReviewError
 
 ROLES = ("reviewer", "approver", "admin")
 CAN_APPROVE = ("approver", "admin")
@@ -59,7 +60,7 @@ def add_user(db: sqlite3.Connection, name: str, role: str, password: str, approv
         raise ReviewError(f"role {role!r}: one of {', '.join(ROLES)}")
     if len(password) < MIN_PASSWORD:
         raise ReviewError(f"password too short: at least {MIN_PASSWORD} characters")
-    with _transaction(db):
+    with transaction(db):
         db.execute("INSERT OR REPLACE INTO review_users VALUES (?,?,?,?,?)",
                    (name, role, _hasher.hash(password), approved_by, time.time()))
     return User(name, role, approved_by)
@@ -86,7 +87,7 @@ def _digest(token: str) -> str:
 def open_session(db: sqlite3.Connection, user: User) -> str:
     """A new session for `user`; returns the cookie's token (only its hash is stored)."""
     token, now = secrets.token_urlsafe(32), time.time()
-    with _transaction(db):
+    with transaction(db):
         db.execute("DELETE FROM review_sessions WHERE seen_at<?", (now - SESSION_IDLE_S,))
         db.execute("INSERT INTO review_sessions VALUES (?,?,?,?,?)",
                    (_digest(token), user.name, secrets.token_urlsafe(32), now, now))
@@ -103,13 +104,13 @@ def session(db: sqlite3.Connection, token: str | None) -> Session | None:
     if row is None or row[1] < now - SESSION_IDLE_S:
         return None
     if now - row[1] > 60:   # refresh at most once a minute: a page of range requests writes nothing
-        with _transaction(db):
+        with transaction(db):
             db.execute("UPDATE review_sessions SET seen_at=? WHERE token_hash=?", (now, digest))
     return Session(digest, User(row[2], row[3], row[4]), row[0])
 
 
 def close_session(db: sqlite3.Connection, token_hash: str) -> None:
-    with _transaction(db):
+    with transaction(db):
         db.execute("DELETE FROM review_sessions WHERE token_hash=?", (token_hash,))
 
 

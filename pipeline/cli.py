@@ -191,14 +191,14 @@ def run_records(args: argparse.Namespace) -> int:
 
 def run_serve(args: argparse.Namespace) -> int:
     from pipeline import serve   # the web stack is loaded only to serve
-    from pipeline.meta import load_meta
     os.umask(0o077)
     if not _loopback(args.host):
         print(f"callaudit: warning: listening on {args.host}: other machines can reach the workbench, and it "
               "speaks plain HTTP; put a TLS proxy in front of it", file=sys.stderr)
     options = serve.ServeOptions(host=args.host, port=args.port, meta=load_meta(args.meta) if args.meta else {})
+    app = serve.build_app(args.out, options)
     print(f"callaudit: review workbench on http://{args.host}:{args.port}/ (Ctrl-C stops it)", file=sys.stderr)
-    serve.serve(args.out, options)
+    serve.run(app, options)
     return 0
 
 

@@ -27,7 +27,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from pipeline import catalog as catalog_mod
+from pipeline import catalog as catalog_mod, outputs
 
 REVIEW_SCHEMA = "1"
 ACTIONS = ("confirm", "dismiss", "second_look")
@@ -174,10 +174,6 @@ def _has_tables(db: sqlite3.Connection) -> bool:
     return db.execute("SELECT 1 FROM sqlite_master WHERE name='review_decisions'").fetchone() is not None
 
 
-def _transaction(db: sqlite3.Connection):
-    return catalog_mod._Tx(db)
-
-
 # -- decisions -----------------------------------------------------------------------
 _CURRENT = """
 SELECT d.flag_id, d.call_id, d.problem, d.rule, d.action, d.reason, d.note, d.four_eyes, d.reviewer, d.decided_at,
@@ -217,7 +213,7 @@ def decide(db: sqlite3.Connection, *, call_id: str, flag: dict, action: str, rev
         raise ReviewError("a dismissal needs a reason")
     four_eyes = action == "dismiss" and needs_four_eyes(flag)
     fid, now = flag_id(call_id, flag), time.time()
-    with _transaction(db):
+    with catalog_mod.transaction(db):
         db.execute("INSERT INTO review_decisions (flag_id, call_id, problem, rule, action, reason, note, four_eyes, "
                    "reviewer, decided_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
                    (fid, call_id, flag["problem"], flag.get("rule"), action, reason, note, int(four_eyes),
@@ -229,7 +225,7 @@ def approve(db: sqlite3.Connection, fid: str, approver: str, verdict: str, note:
     """The second reviewer's verdict (approved / rejected) on a pending four-eyes dismissal."""
     if verdict not in ("approved", "rejected"):
         raise ReviewError(f"unknown verdict {verdict!r}")
-    with _transaction(db):
+    with catalog_mod.transaction(db):
         row = db.execute("SELECT id, reviewer, action, four_eyes FROM review_decisions WHERE flag_id=? "
                          "ORDER BY id DESC LIMIT 1", (fid,)).fetchone()
         if row is None or row[2] != "dismiss" or not row[3]:
@@ -265,7 +261,7 @@ def log_served(db: sqlite3.Connection, *, session: str, user: str, approver: str
     The bytes sent are added by `add_bytes` once the response is over.
     """
     now = time.time()
-    with _transaction(db):
+    with catalog_mod.transaction(db):
         row = None
         if kind == "play":
             row = db.execute("SELECT id FROM review_access WHERE session=? AND media=? AND kind='play' AND last_at>=? "
@@ -281,7 +277,7 @@ def log_served(db: sqlite3.Connection, *, session: str, user: str, approver: str
 
 def add_bytes(db: sqlite3.Connection, access_id: int, nbytes: int) -> None:
     """Count bytes a response sent into its access row (after the response, even an aborted one)."""
-    with _transaction(db):
+    with catalog_mod.transaction(db):
         db.execute("UPDATE review_access SET bytes=bytes+? WHERE id=?", (nbytes, access_id))
 
 
@@ -291,7 +287,7 @@ MAX_LISTENED_REPORT_S = 60.0   # the player reports every few seconds; more in o
 def log_listened(db: sqlite3.Connection, *, session: str, media: str, seconds: float) -> bool:
     """Add time the player says it played to the session's latest access of that media."""
     seconds = min(max(float(seconds), 0.0), MAX_LISTENED_REPORT_S)
-    with _transaction(db):
+    with catalog_mod.transaction(db):
         row = db.execute("SELECT id FROM review_access WHERE session=? AND media=? AND kind='play' "
                          "ORDER BY id DESC LIMIT 1", (session, media)).fetchone()
         if row:
@@ -331,7 +327,7 @@ def access_csv(rows: list[dict]) -> str:
 
 def write_access_log(out_dir: Path, target: Path) -> int:
     """`callaudit access-log DIR --out FILE.csv|FILE.xlsx`; returns the number of accesses written."""
-    from pipeline import outputs, records_xlsx   # polars: only for the XLSX export
+    from pipeline import records_xlsx   # polars and the workbook writer: only for the XLSX export
     with catalog_mod.Catalog(Path(out_dir), create=False) as cat:
         rows = access_rows(cat.db)
     if target.suffix.lower() == ".xlsx":

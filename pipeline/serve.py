@@ -58,9 +58,14 @@ class ServeOptions:
     meta: dict[str, dict] = dataclasses.field(default_factory=dict)   # --meta rows: agent_id, start_time
     login_attempts: int = 5
     login_window_s: float = 60.0
-    secure_cookie: bool = False       # set behind a TLS proxy: the cookie is then sent over HTTPS only
 
     def allowed_hosts(self) -> list[str]:
+        """Host header values accepted: this server's own names (a DNS-rebinding page sends another).
+
+        Bound to every address (0.0.0.0, ::), the names clients use are unknown: any is accepted.
+        """
+        if self.host in ("0.0.0.0", "::"):
+            return ["*"]
         return sorted({self.host, "127.0.0.1", "localhost", "[::1]", "::1"})
 
 
@@ -280,8 +285,7 @@ async def login(request: Request) -> Response:
     bench.limiter.succeeded(name, address)
     token = await bench.run(accounts.open_session, user)
     response = RedirectResponse(_safe_next(str(form.get("next", "/"))), 303)
-    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=bench.options.secure_cookie,
-                        max_age=accounts.SESSION_IDLE_S)
+    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=accounts.SESSION_IDLE_S)
     return response
 
 
@@ -517,8 +521,7 @@ def build_app(out_dir: Path, options: ServeOptions = ServeOptions()) -> Starlett
     return app
 
 
-def serve(out_dir: Path, options: ServeOptions) -> None:
-    """Run the workbench until interrupted (uvicorn, one process)."""
+def run(app: Starlette, options: ServeOptions) -> None:
+    """Serve the app until interrupted (uvicorn, one process: the login limiter is in memory)."""
     import uvicorn
-    app = build_app(out_dir, options)
     uvicorn.run(app, host=options.host, port=options.port, log_level="warning", server_header=False)

@@ -8,6 +8,8 @@ import csv
 import http.client
 import io
 import os
+import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -19,6 +21,7 @@ import pytest
 from conftest import ROOT
 from helpers_serve import PASSWORD, LiveServer, client, csrf_of, login, workbench_copy
 from pipeline import accounts, catalog, review_store, serve
+from pipeline.meta import load_meta
 
 
 @pytest.fixture
@@ -307,7 +310,6 @@ def test_long_silence_dismissal_needs_no_approval_and_splice_does(tmp_path):
 
 def test_migration_leaves_an_existing_catalog_working(review_scan, tmp_path):
     out = tmp_path / "old"
-    import shutil
     shutil.copytree(review_scan["out"], out)
     before = catalog.Catalog(out, create=False).records()
     assert review_store.decisions(out) == {}                  # never reviewed: read without migrating
@@ -326,14 +328,12 @@ def test_call_list_filters(out, tmp_path):
     meta.write_text("file,agent_id,start_time\nfast_disclosure.flac,A1,2025-03-01 09:00:00\n"
                     "finance_missing_risk_warning.flac,A2,2025-03-15 10:00:00\n"
                     "marketing_no_disclosure_meta.mp3,A1027,2025-04-02 11:00:00\n", "utf-8")
-    from pipeline.meta import load_meta
     c = client(out, serve.ServeOptions(meta=load_meta(str(meta))))
     login(c, "rita")
 
     def listed(query: str) -> list[str]:
         page = c.get("/?" + query).text
-        return sorted(Path(f).stem for f in __import__("re").findall(r'<tr data-call="[^"]+"><td><a [^>]+>([^<]+)<',
-                                                                     page))
+        return sorted(Path(f).stem for f in re.findall(r'<tr data-call="[^"]+"><td><a [^>]+>([^<]+)<', page))
     everything = ["fast_disclosure", "finance_missing_risk_warning", "marketing_no_disclosure_meta"]
     assert listed("") == everything
     assert listed("problem=missing") == everything[1:]
@@ -399,3 +399,8 @@ def test_users_command(out):
     assert short.returncode == 2 and "too short" in short.stderr
     c = client(out)
     assert login(c, "zhangsan", "a-long-password").status_code == 303
+    for bad in (["access-log", str(out), "--out", str(out / "log.txt")], ["serve", str(out / "nothing")],
+                ["users", "list", str(out / "nothing")]):
+        proc = subprocess.run([sys.executable, "-m", "pipeline", *bad], capture_output=True, text=True, cwd=ROOT,
+                              env=env)
+        assert proc.returncode == 2 and proc.stderr.startswith("callaudit: "), (bad, proc.stderr)
