@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from helpers_records import make_record, make_recording
 from helpers_serve import PASSWORD, LiveServer, client, csrf_of, login, workbench_copy
-from pipeline import accounts, catalog, review_store, serve
+from pipeline import accounts, catalog, clips, review_store, serve
 from pipeline.meta import load_meta
 
 
@@ -404,3 +405,29 @@ def test_users_command(out):
         proc = subprocess.run([sys.executable, "-m", "pipeline", *bad], capture_output=True, text=True, cwd=ROOT,
                               env=env)
         assert proc.returncode == 2 and proc.stderr.startswith("callaudit: "), (bad, proc.stderr)
+
+
+def test_call_page_shows_splice_evidence_and_a_splice_dismissal_waits(tmp_path):
+    """A hand-made spliced call (the fixture archive has none): its evidence, clip and four-eyes dismissal."""
+    src = make_recording(tmp_path / "a.wav", 12.0)
+    record = make_record(src)
+    record["splices"][0]["evidence"] = {"phase_jump_rad": 2.4, "noise_floor_step_db": 9.5}
+    out = tmp_path / "out"
+    clips.cut_clips(record, str(src), out, clips.ClipOptions("wav"))
+    with catalog.Catalog(out) as cat:
+        cat.store(record=record, analysis=None, source_path=str(src), sha256=record["recording"]["sha256"],
+                  fp="x", clip_key="wav", scan_id="s")
+    db = review_store.connect(out)
+    accounts.add_user(db, "rita", "reviewer", PASSWORD)
+    c = client(out)
+    login(c, "rita")
+    page = c.get("/calls/call-1").text
+    splice_table = re.search(r'<table id="splices">.*?</table>', page, re.S).group(0)
+    assert "00:00:07.200" in splice_table and "phase_jump_rad" in splice_table and "9.5" in splice_table
+    splice_clip = re.search(r'data-media="(clips/call-1/[^"]+)"', splice_table).group(1)
+    assert c.get("/" + urllib.parse.quote(splice_clip)).content[:4] == b"RIFF"
+    assert page.count('class="flag-item"') == 3 and page.count("<polygon") == 1
+    splice = record["flags"][2]
+    assert decide(c, "call-1", splice, "dismiss", reason="codec switch").status_code == 303
+    assert review_store.effective_state(review_store.decisions(out)[review_store.flag_id("call-1", splice)]) == \
+        "dismiss_pending"
