@@ -241,10 +241,11 @@ def approve(db: sqlite3.Connection, fid: str, approver: str, verdict: str, note:
 
 def history(db: sqlite3.Connection, call_id: str) -> list[dict]:
     """Every decision and approval on a call's flags, oldest first (shown on the call page)."""
-    rows = db.execute("SELECT d.flag_id, d.action, d.reason, d.note, d.reviewer, d.decided_at, a.approver, "
-                      "a.verdict, a.at FROM review_decisions d LEFT JOIN review_approvals a ON a.decision_id=d.id "
-                      "WHERE d.call_id=? ORDER BY d.id", (call_id,))
-    keys = ("flag_id", "action", "reason", "note", "reviewer", "decided_at", "approver", "verdict", "approved_at")
+    rows = db.execute("SELECT d.flag_id, d.problem, d.rule, d.action, d.reason, d.note, d.reviewer, d.decided_at, "
+                      "a.approver, a.verdict, a.at FROM review_decisions d "
+                      "LEFT JOIN review_approvals a ON a.decision_id=d.id WHERE d.call_id=? ORDER BY d.id", (call_id,))
+    keys = ("flag_id", "problem", "rule", "action", "reason", "note", "reviewer", "decided_at", "approver", "verdict",
+            "approved_at")
     return [dict(zip(keys, row)) for row in rows]
 
 

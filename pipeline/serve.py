@@ -26,6 +26,7 @@ import hmac
 import json
 import secrets
 import threading
+import time
 import urllib.parse
 from pathlib import Path, PurePosixPath
 
@@ -251,6 +252,7 @@ def _secure_headers(headers: MutableHeaders, nonce: str) -> None:
 
 # -- pages ---------------------------------------------------------------------------------
 templates = Jinja2Templates(env=jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True))
+templates.env.filters["localtime"] = lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
 templates.env.globals.update(clock=outputs.clock, problem_labels=outputs.PROBLEM_LABELS,
                              state_labels=report.STATE_LABELS, annotation_label=outputs.annotation_label)
 
