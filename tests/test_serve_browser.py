@@ -2,8 +2,9 @@
 against uvicorn on a loopback port, over a real scan of fixture recordings.
 
 A reviewer logs in, filters the calls, opens one, plays a clip and the recording (click-to-seek on the
-transcript), confirms a flag with the keyboard, and finds the decision in the exported report.csv and in
-`callaudit report`'s output; the access log holds the playback with the time listened. With
+transcript and on a statement of the waveform), confirms a flag with the keyboard, and finds the decision
+in the exported report.csv and in `callaudit report`'s output; the access log holds the playback with
+the time listened. With
 CALLAUDIT_UPDATE_SCREENSHOT=1 the screenshots replace docs/serve-calls.png and docs/serve-call.png.
 """
 
@@ -102,6 +103,15 @@ def test_review_in_chromium(review_scan, tmp_path):
                                    "return !a.paused && a.currentTime >= t; }", arg=start, timeout=20_000)
             page.keyboard.press("Space")                        # shortcut: pause
             page.wait_for_function("() => document.getElementById('recording').paused")
+
+            # a statement on the waveform plays the recording from its start
+            mark = page.locator("#wave rect.stmt[data-clip]").last
+            start = float(page.locator("#" + mark.get_attribute("data-clip")).get_attribute("data-start"))
+            mark.click()
+            page.wait_for_function("t => { const a = document.getElementById('recording'); "
+                                   "return !a.paused && a.currentTime >= t && a.currentTime < t + 3; }", arg=start,
+                                   timeout=20_000)
+            page.keyboard.press("Space")
             assert any(r["media"] == "recording" for r in access_rows(out))
 
             # confirm the first flag with the keyboard: j selects it, c confirms it
