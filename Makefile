@@ -7,12 +7,13 @@ PY     := $(VENV)/bin/python
 MODEL  := models/whisper-base/model.bin
 OUT    ?= out/demo
 
-.PHONY: install system-deps demo test bench bench-records fixtures clean
+.PHONY: install system-deps demo test bench bench-records bench-serve fixtures clean
 
 install: system-deps $(VENV)/.installed $(MODEL)
 
 # Debian packages the tool and its tests call: ffmpeg/ffprobe for decoding and clips;
-# chromium and a CJK font to render report.html in the tests (headless screenshot);
+# chromium and a CJK font to render report.html in the tests (headless screenshot) and to drive
+# the review workbench's browser test (Playwright with executable_path, no browser download);
 # libopencore-amrnb0 to encode AMR-NB test copies (Debian's ffmpeg only decodes AMR).
 system-deps:
 	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null && command -v chromium >/dev/null \
@@ -40,10 +41,15 @@ test: install
 bench: install
 	$(PY) bench/bench.py
 	$(PY) bench/records_bench.py
+	$(PY) bench/serve_bench.py
 
 # Only the call-detail record benchmark (5 million rows, next to a pandas baseline).
 bench-records: install
 	$(PY) bench/records_bench.py
+
+# Only the review workbench's load test: 20 concurrent reviewers on loopback, p95 page time.
+bench-serve: install
+	$(PY) bench/serve_bench.py
 
 # Regenerate the committed fixture audio (needs TensorFlow, kept out of the runtime venv).
 fixtures:

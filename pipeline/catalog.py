@@ -235,6 +235,11 @@ class Catalog:
         return _Tx(self.db)
 
 
+def transaction(db: sqlite3.Connection) -> "_Tx":
+    """`with transaction(db): ...` for modules that keep their own tables in the catalog (pipeline.review_store)."""
+    return _Tx(db)
+
+
 class _Tx:
     """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error); the connection runs in autocommit mode."""
 

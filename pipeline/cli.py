@@ -1,4 +1,5 @@
-"""Command line: `callaudit scan PATH... --out DIR`, `report DIR`, `flags DIR`, `records CDR... --out DIR`. Only parses arguments and wires stages.
+"""Command line: `callaudit scan PATH... --out DIR`, `report DIR`, `flags DIR`, `records CDR... --out DIR`,
+`serve DIR`, `users add DIR NAME`, `access-log DIR --out FILE`. Only parses arguments and wires stages.
 
 Exit status: 0 when the batch finished (files that failed have error records in
 the report), 2 for usage errors (bad arguments, unreadable metadata or phrase
@@ -8,6 +9,8 @@ catalog, missing model, a path outside the output folder's archive root).
 from __future__ import annotations
 
 import argparse
+import getpass
+import ipaddress
 import os
 import sys
 from collections import Counter
@@ -15,7 +18,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipeline import clips, engine, outputs, records, report
+from pipeline import accounts, clips, engine, outputs, records, report, review_store
 from pipeline.catalog import CatalogDBError
 from pipeline.decode import MAX_DURATION_S
 from pipeline.errors import UsageError
@@ -92,6 +95,29 @@ def build_parser() -> argparse.ArgumentParser:
                                                                          "number/号码, optional label)")
     cdr.add_argument("--config", type=Path, default=records.DEFAULT_CONFIG,
                      help="check settings (default phrases/records.yaml)")
+    srv = commands.add_parser("serve", help="the review workbench: a local web app over DIR where reviewers "
+                                            "confirm or dismiss flags; every playback is logged")
+    srv.add_argument("out", type=Path, metavar="DIR", help="output folder of an earlier scan")
+    srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    srv.add_argument("--port", type=int, default=8750, help="port (default 8750)")
+    srv.add_argument("--meta", help="the scan's metadata CSV: agent_id and start_time for the agent and date filters")
+    users = commands.add_parser("users", help="reviewer accounts of the workbench")
+    users_cmd = users.add_subparsers(dest="users_command", required=True)
+    add = users_cmd.add_parser("add", help="create an account (or set a new password and role)")
+    add.add_argument("out", type=Path, metavar="DIR", help="output folder the account may review")
+    add.add_argument("name", help="user name")
+    add.add_argument("--role", choices=accounts.ROLES, default="reviewer",
+                     help="reviewer: decide; approver: also approve dismissals; admin: also the access log")
+    add.add_argument("--approved-by", metavar="NAME", help="who authorised this account's access to recordings "
+                                                           "(审批人, written into the access log)")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input "
+                                                                    "(default: asked twice on the terminal)")
+    listing = users_cmd.add_parser("list", help="list the accounts")
+    listing.add_argument("out", type=Path, metavar="DIR", help="output folder")
+    log = commands.add_parser("access-log", help="export who played or downloaded which recording or clip "
+                                                 "(the data-security access record)")
+    log.add_argument("folder", type=Path, metavar="DIR", help="output folder served by `callaudit serve`")
+    log.add_argument("--out", dest="to", required=True, type=Path, metavar="FILE", help="FILE.csv or FILE.xlsx")
     return parser
 
 
@@ -163,7 +189,62 @@ def run_records(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"scan": run_scan, "report": run_report, "flags": run_flags, "records": run_records}
+def run_serve(args: argparse.Namespace) -> int:
+    from pipeline import serve   # the web stack is loaded only to serve
+    os.umask(0o077)
+    if not _loopback(args.host):
+        print(f"callaudit: warning: listening on {args.host}: other machines can reach the workbench, and it "
+              "speaks plain HTTP; put a TLS proxy in front of it", file=sys.stderr)
+    options = serve.ServeOptions(host=args.host, port=args.port, meta=load_meta(args.meta) if args.meta else {})
+    app = serve.build_app(args.out, options)
+    print(f"callaudit: review workbench on http://{args.host}:{args.port}/ (Ctrl-C stops it)", file=sys.stderr)
+    serve.run(app, options)
+    return 0
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def run_users(args: argparse.Namespace) -> int:
+    db = review_store.connect(args.out)
+    try:
+        if args.users_command == "list":
+            for user in accounts.users(db):
+                print(f"{user.name}\t{user.role}\t{user.approved_by or '-'}")
+            return 0
+        if args.password_stdin:
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = getpass.getpass(f"password for {args.name}: ")
+            if getpass.getpass("again: ") != password:
+                print("callaudit: the passwords differ", file=sys.stderr)
+                return 2
+        user = accounts.add_user(db, args.name, args.role, password, args.approved_by)
+    except review_store.ReviewError as exc:
+        print(f"callaudit: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        db.close()
+    print(f"{user.name} ({user.role}) may now log in to `callaudit serve {args.out}`", file=sys.stderr)
+    return 0
+
+
+def run_access_log(args: argparse.Namespace) -> int:
+    if args.to.suffix.lower() not in (".csv", ".xlsx"):
+        print("callaudit: --out must end in .csv or .xlsx", file=sys.stderr)
+        return 2
+    os.umask(0o077)   # who listened to which call is personal data too
+    count = review_store.write_access_log(args.folder, args.to)
+    print(f"{count} accesses -> {args.to}", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"scan": run_scan, "report": run_report, "flags": run_flags, "records": run_records,
+            "serve": run_serve, "users": run_users, "access-log": run_access_log}
 
 
 def main(argv: list[str] | None = None) -> int:

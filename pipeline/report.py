@@ -7,6 +7,9 @@ for each flagged call a waveform (min/max peak envelope of the decoded recording
 per channel) with the located statements and flagged regions marked, a player for
 each clip, and the transcript. Clip players use relative `clips/...` paths, so the
 folder can be moved or zipped as a whole.
+
+Review decisions made in `callaudit serve` (pipeline.review_store) show as each
+flag's state; a flag whose dismissal is in effect is no longer counted as a problem.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import decode, outputs
+from pipeline import decode, outputs, review_store
 from pipeline.errors import InputError
 
 PEAK_POINTS = 800
@@ -28,7 +31,9 @@ PEAK_RATE = 8_000
 WAVE_COLOUR = "#2563eb"
 CSV_COLUMNS = ("file", "call_id", "status", "error", "type", "industry", "duration_s", "statements", "flags",
                "agent_talk_s", "customer_talk_s", "agent_talk_ratio", "longest_silence_s", "total_silence_s",
-               "overtalk_count", "overtalk_s", "agent_interruptions")
+               "overtalk_count", "overtalk_s", "agent_interruptions", "open_flags", "review")
+STATE_LABELS = {"open": "待处理", "confirmed": "已确认", "second_look": "需复听", "dismiss_pending": "排除待审批",
+                "dismissed": "已排除"}
 
 
 # -- peaks ---------------------------------------------------------------------------
@@ -72,7 +77,13 @@ def conversation_columns(metrics: dict | None) -> dict:
     return {key: "" if value is None else value for key, value in cells.items()}
 
 
-def csv_rows(records: list[dict]) -> list[dict]:
+def flag_state(record: dict, flag: dict, states: dict[str, str] | None) -> str:
+    """A flag's review state (review_store.STATES); `open` without decisions."""
+    return (states or {}).get(review_store.flag_id(record["call_id"], flag), "open")
+
+
+def csv_rows(records: list[dict], states: dict[str, str] | None = None) -> list[dict]:
+    """One row per call; `states` (flag_id -> review state) fills open_flags and review."""
     rows = []
     for r in records:
         call = r.get("call") or {}
@@ -89,22 +100,25 @@ def csv_rows(records: list[dict]) -> list[dict]:
             "statements": ";".join(labels),
             "flags": ";".join(f"{f['problem']}:{f.get('rule') or '-'}" for f in r.get("flags", [])),
             **conversation_columns(r.get("conversation")),
+            "open_flags": sum(review_store.is_open(flag_state(r, f, states)) for f in r.get("flags", [])),
+            "review": ";".join(f"{f['problem']}:{f.get('rule') or '-'}={flag_state(r, f, states)}"
+                               for f in r.get("flags", [])),
         })
     return rows
 
 
-def format_csv(records: list[dict]) -> str:
+def format_csv(records: list[dict], states: dict[str, str] | None = None) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
-    writer.writerows(csv_rows(records))
+    writer.writerows(csv_rows(records, states))
     return buf.getvalue()
 
 
-def write_csv(out_dir: Path, records: list[dict]) -> Path:
+def write_csv(out_dir: Path, records: list[dict], states: dict[str, str] | None = None) -> Path:
     """report.csv, UTF-8 with BOM so spreadsheet programs show the Chinese."""
     path = out_dir / "report.csv"
-    outputs.write_atomic(path, "\ufeff" + format_csv(records))
+    outputs.write_atomic(path, "\ufeff" + format_csv(records, states))
     return path
 
 
@@ -121,6 +135,8 @@ th{background:#eef1f4}.num{text-align:right}
 .call{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:12px 16px;margin:14px 0}
 .badge{display:inline-block;border-radius:10px;padding:0 8px;margin:0 4px 4px 0;font-size:12px;background:#ffebe9;
  color:#a40e26;border:1px solid #ffcecb}.badge.ok{background:#dafbe1;color:#116329;border-color:#aceebb}
+.badge.dismissed{background:#eef1f4;color:#656d76;border-color:#d0d7de;text-decoration:line-through}
+.badge.dismiss_pending,.badge.second_look{background:#fff8c5;color:#7d4e00;border-color:#eac54f}
 .wave{width:100%;height:auto;background:#fbfcfd;border:1px solid #d0d7de;border-radius:4px}
 .wave .stmt{fill:#1a7f37;fill-opacity:.18;stroke:#1a7f37;stroke-opacity:.7;cursor:pointer}
 .wave .flag{fill:#cf222e;fill-opacity:.16;stroke:#cf222e;stroke-dasharray:4 3}
@@ -234,18 +250,20 @@ def waveform_svg(record: dict, peaks: list | None, clip_ids: dict[int, str], wid
     return "".join(parts)
 
 
-def _flag_badges(record: dict) -> str:
+def _flag_badges(record: dict, states: dict[str, str] | None) -> str:
     labels = outputs.rule_labels(record)
     out = []
     for f in record.get("flags", []):
         rule = labels.get(f.get("rule"), f.get("rule") or "")
         title = _e(f.get("message"))
-        out.append(f'<span class="badge" title="{title}">{_e(f["problem"])}: {_e(rule)} '
-                   f'{_span(f.get("start"), f.get("end"))}</span>')
+        state = flag_state(record, f, states)
+        mark = "" if state == "open" else f" · {STATE_LABELS[state]}"
+        out.append(f'<span class="badge {state}" title="{title}">{_e(f["problem"])}: {_e(rule)} '
+                   f'{_span(f.get("start"), f.get("end"))}{mark}</span>')
     return "".join(out)
 
 
-def _call_section(record: dict, peaks: list | None) -> str:
+def _call_section(record: dict, peaks: list | None, states: dict[str, str] | None) -> str:
     cid = record["call_id"]
     call = record.get("call") or {}
     info = record.get("recording") or {}
@@ -270,39 +288,45 @@ def _call_section(record: dict, peaks: list | None) -> str:
             f'<div class="muted">call_id {_e(cid)} · {_e(call.get("type"))} / {_e(call.get("industry"))} '
             f'({_e(call.get("source"))}) · {_e(info.get("duration_s"))} s · {_e(info.get("codec"))} '
             f'{_e(info.get("sample_rate"))} Hz × {_e(info.get("channels"))}</div>'
-            f'<div>{_flag_badges(record)}</div>{waveform_svg(record, peaks, clip_ids)}'
+            f'<div>{_flag_badges(record, states)}</div>{waveform_svg(record, peaks, clip_ids)}'
             + (f'<h3>片段 / clips</h3><div class="clips">{"".join(clips_html)}</div>' if clips_html else "")
             + '<h3>转写 / transcript</h3><table class="transcript"><thead><tr><th>时间</th><th>说话人</th>'
               f'<th>内容</th><th>话术</th></tr></thead><tbody>{"".join(rows)}</tbody></table></article>')
 
 
 def format_html(records: list[dict], peaks: dict[str, list | None], title: str = "callaudit 合规报告",
-                records_page: bool = False) -> str:
+                records_page: bool = False, states: dict[str, str] | None = None) -> str:
     """The whole report page; `peaks` maps call_id to its envelope (flagged calls).
 
     `records_page`: the folder also holds `callaudit records` output, linked from the header.
+    `states`: review states by flag_id; problems count only flags not dismissed.
     """
     flagged = [r for r in records if r.get("flags")]
     errors = [r for r in records if r["status"] == "error"]
-    by_problem = Counter(f["problem"] for r in records for f in r.get("flags", []))
-    calls_by_problem = Counter(p for r in records for p in {f["problem"] for f in r.get("flags", [])})
+    open_flags = {r["call_id"]: [f for f in r.get("flags", []) if review_store.is_open(flag_state(r, f, states))]
+                  for r in records}
+    by_problem = Counter(f["problem"] for r in records for f in open_flags[r["call_id"]])
+    dismissed = Counter(f["problem"] for r in records for f in r.get("flags", []) if f not in open_flags[r["call_id"]])
+    calls_by_problem = Counter(p for r in records for p in {f["problem"] for f in open_flags[r["call_id"]]})
+    open_calls = sum(1 for r in records if open_flags[r["call_id"]])
     found = Counter(a.get("rule") for r in records for a in r.get("annotations", []))
     flagged_rule = Counter(f.get("rule") or "-" for r in records for f in r.get("flags", []))
     labels: dict[str, str] = {}
     for r in records:
         labels.update(outputs.rule_labels(r))
-    problem_rows = "".join(f'<tr><td>{_e(p)} {_e(outputs.PROBLEM_LABELS.get(p, ""))}</td><td class="num">{n}</td>'
-                           f'<td class="num">{calls_by_problem[p]}</td></tr>' for p, n in sorted(by_problem.items()))
+    problem_rows = "".join(f'<tr><td>{_e(p)} {_e(outputs.PROBLEM_LABELS.get(p, ""))}</td>'
+                           f'<td class="num">{by_problem[p]}</td><td class="num">{calls_by_problem[p]}</td>'
+                           f'<td class="num">{dismissed[p]}</td></tr>' for p in sorted(by_problem | dismissed))
     labels.setdefault("-", "（无规则：拼接等）")
     rule_rows = "".join(f'<tr><td>{_e(rule)}</td><td>{_e(labels.get(rule, ""))}</td><td class="num">{found.get(rule, 0)}</td>'
                         f'<td class="num">{flagged_rule.get(rule, 0)}</td></tr>'
                         for rule in sorted(set(found) | set(flagged_rule), key=str))
     call_rows = []
-    for row, r in zip(csv_rows(records), records):
+    for row, r in zip(csv_rows(records, states), records):
         name = (f'<a href="#call-{_e(r["call_id"])}">{_e(r["file"])}</a>' if r.get("flags") else _e(r["file"]))
         call_rows.append(f'<tr><td>{name}</td><td>{_e(r["status"])} {_e(row["error"])}</td><td>{_e(row["type"])}</td>'
                          f'<td>{_e(row["industry"])}</td><td class="num">{_e(row["duration_s"])}</td>'
-                         f'<td>{_e(row["statements"])}</td><td>{_e(row["flags"])}</td></tr>')
+                         f'<td>{_e(row["statements"])}</td><td>{_e(row["review"])}</td></tr>')
     error_items = "".join(f'<li>{_e(r["file"])}: {_e((r.get("error") or {}).get("code"))} — '
                           f'{_e((r.get("error") or {}).get("message"))}</li>' for r in errors)
     generated = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -311,16 +335,17 @@ def format_html(records: list[dict], peaks: dict[str, list | None], title: str =
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f'<title>{_e(title)}</title><style>{CSS}</style></head><body>'
         f'<h1>{_e(title)}</h1><div class="muted">生成于 {generated} · {len(records)} 通录音 · '
-        f'{len(flagged)} 通有问题 · {len(errors)} 通无法处理</div>'
+        f'{open_calls} 通有问题 · {len(errors)} 通无法处理</div>'
         + ('<p><a href="records/records.html">基础通话记录检查 / call-detail record check →</a></p>'
            if records_page else "")
         + '<div class="summary"><div class="card"><h3>按问题 / by problem</h3><table><thead><tr><th>问题</th>'
-        f'<th>次数</th><th>通话</th></tr></thead><tbody>{problem_rows or "<tr><td colspan=3>无 / none</td></tr>"}'
+        '<th>次数</th><th>通话</th><th>已排除</th></tr></thead>'
+        f'<tbody>{problem_rows or "<tr><td colspan=4>无 / none</td></tr>"}'
         '</tbody></table></div><div class="card"><h3>按规则 / by rule</h3><table><thead><tr><th>规则</th><th>名称</th>'
         f'<th>找到</th><th>标记</th></tr></thead><tbody>{rule_rows or "<tr><td colspan=4>无 / none</td></tr>"}</tbody>'
         '</table></div></div>'
         f'<section><h2>有问题的通话 / flagged calls ({len(flagged)})</h2>'
-        + "".join(_call_section(r, peaks.get(r["call_id"])) for r in flagged)
+        + "".join(_call_section(r, peaks.get(r["call_id"]), states) for r in flagged)
         + '</section><section><h2>全部通话 / all calls</h2>'
         '<input type="search" id="filter" placeholder="筛选 / filter"><table id="calls"><thead><tr><th>文件</th>'
         '<th>状态</th><th>类型</th><th>行业</th><th>时长 s</th><th>话术</th><th>问题</th></tr></thead>'
@@ -330,9 +355,10 @@ def format_html(records: list[dict], peaks: dict[str, list | None], title: str =
     )
 
 
-def write_html(out_dir: Path, records: list[dict], peaks: dict[str, list | None]) -> Path:
+def write_html(out_dir: Path, records: list[dict], peaks: dict[str, list | None],
+               states: dict[str, str] | None = None) -> Path:
     path = out_dir / "report.html"
-    outputs.write_atomic(path, format_html(records, peaks,
+    outputs.write_atomic(path, format_html(records, peaks, states=states,
                                            records_page=(out_dir / "records" / "records.html").is_file()))
     return path
 
@@ -341,24 +367,27 @@ def write_reports(out_dir: Path, catalog, points: int = PEAK_POINTS) -> list[dic
     """Regenerate report.jsonl, report.csv and report.html from the catalog; returns the records."""
     records = catalog.records()
     sources = catalog.sources()
-    peaks: dict[str, list | None] = {}
-    for r in records:
-        if not r.get("flags") or r["status"] != "ok":
-            continue
-        sha = (r.get("recording") or {}).get("sha256")
-        cached = catalog.get_peaks(sha, points)
-        if cached is None and sources.get(r["call_id"]) and Path(sources[r["call_id"]]).exists():
-            if sha and decode.file_sha256(sources[r["call_id"]]) != sha:
-                cached = None  # the file changed since its scan; its waveform would not match
-            else:
-                cached = recording_peaks(sources[r["call_id"]], points)
-                if cached is not None:
-                    catalog.put_peaks(sha, points, cached)
-        peaks[r["call_id"]] = cached
+    peaks = {r["call_id"]: call_peaks(catalog, r, sources.get(r["call_id"]), points)
+             for r in records if r.get("flags") and r["status"] == "ok"}
+    states = review_store.flag_states(records, review_store.current_decisions(catalog.db))
     outputs.write_report(out_dir, records)
-    write_csv(out_dir, records)
-    write_html(out_dir, records, peaks)
+    write_csv(out_dir, records, states)
+    write_html(out_dir, records, peaks, states)
     return records
+
+
+def call_peaks(catalog, record: dict, source: str | None, points: int = PEAK_POINTS) -> list | None:
+    """A call's waveform envelope: from the catalog's cache, else decoded (and cached); None when
+    the recording is gone or has changed since its scan (its waveform would not match)."""
+    sha = (record.get("recording") or {}).get("sha256")
+    cached = catalog.get_peaks(sha, points)
+    if cached is None and source and Path(source).exists():
+        if sha and decode.file_sha256(source) != sha:
+            return None
+        cached = recording_peaks(source, points)
+        if cached is not None:
+            catalog.put_peaks(sha, points, cached)
+    return cached
 
 
 def flagged_lines(records: list[dict], problem: str | None = None, rule: str | None = None) -> list[str]:

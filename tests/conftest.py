@@ -64,3 +64,17 @@ def truths() -> dict[str, dict]:
 def fixture_scan(tmp_path_factory) -> dict:
     """Scan the whole fixture archive once with the real CLI and model; records by file stem."""
     return scan_folder(FIXTURES, tmp_path_factory.mktemp("scan"), "--meta", str(ROOT / "fixtures" / "meta.csv"))
+
+
+REVIEW_FILES = ("fast_disclosure.flac", "finance_missing_risk_warning.flac", "marketing_no_disclosure_meta.mp3")
+
+
+@pytest.fixture(scope="session")
+def review_scan(tmp_path_factory) -> dict:
+    """A small real scan for the review workbench: three fixture recordings with wav clips
+    (too_fast x2, missing risk warning, missing disclosure with an agent in the metadata)."""
+    archive = tmp_path_factory.mktemp("review-archive")
+    for name in REVIEW_FILES:
+        (archive / name).write_bytes((FIXTURES / name).read_bytes())
+    return scan_folder(archive, tmp_path_factory.mktemp("review") / "out", "--meta",
+                       str(ROOT / "fixtures" / "meta.csv"), "--clips", "wav")

@@ -74,8 +74,28 @@ def test_csv_one_row_per_call(tmp_path):
                        "statements": "营销电话标识;风险告知",
                        "flags": "too_fast:risk_warning;missing:qualification;splice:-",
                        "agent_talk_s": "", "customer_talk_s": "", "agent_talk_ratio": "", "longest_silence_s": "",
-                       "total_silence_s": "", "overtalk_count": "", "overtalk_s": "", "agent_interruptions": ""}
+                       "total_silence_s": "", "overtalk_count": "", "overtalk_s": "", "agent_interruptions": "",
+                       "open_flags": "3",
+                       "review": "too_fast:risk_warning=open;missing:qualification=open;splice:-=open"}
     assert rows[1]["status"] == "error" and rows[1]["error"] == "not_audio" and rows[1]["type"] == ""
+
+
+def test_review_states_in_csv_and_html(tmp_path):
+    """A dismissal in effect is shown as dismissed and no longer counted as a problem; others stay open."""
+    from pipeline import review_store
+    record = make_record(make_recording(tmp_path / "a.wav", 12.0))
+    fast, missing, splice = record["flags"]
+    states = {review_store.flag_id("call-1", fast): "dismissed", review_store.flag_id("call-1", splice): "confirmed"}
+    row = report.csv_rows([record], states)[0]
+    assert row["open_flags"] == 2 and row["flags"] == "too_fast:risk_warning;missing:qualification;splice:-"
+    assert row["review"] == "too_fast:risk_warning=dismissed;missing:qualification=open;splice:-=confirmed"
+    page = report.format_html([record], {}, states=states)
+    assert 'class="badge dismissed"' in page and "已排除" in page and 'class="badge confirmed"' in page
+    problems = re.search(r"按问题.*?</tbody>", page).group(0)
+    assert re.search(r"too_fast 语速过快</td><td class=\"num\">0</td><td class=\"num\">0</td>"
+                     r"<td class=\"num\">1</td>", problems)
+    everything_dismissed = {review_store.flag_id("call-1", f): "dismissed" for f in record["flags"]}
+    assert "0 通有问题" in report.format_html([record], {}, states=everything_dismissed)
 
 
 def test_csv_conversation_columns():
