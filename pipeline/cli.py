@@ -1,4 +1,4 @@
-"""Command line: `callaudit scan PATH... --out DIR`, `report DIR`, `flags DIR`, `records CDR... --out DIR`. Only parses arguments and wires stages.
+"""Command line: `callaudit scan PATH... --out DIR`, `report DIR`, `flags DIR`, `records CDR... --out DIR`, `package`. Only parses arguments and wires stages.
 
 Exit status: 0 when the batch finished (files that failed have error records in
 the report), 2 for usage errors (bad arguments, unreadable metadata or phrase
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipeline import clips, engine, outputs, records, report
+from pipeline import clips, engine, outputs, package, records, report
 from pipeline.catalog import CatalogDBError
 from pipeline.decode import MAX_DURATION_S
 from pipeline.errors import UsageError
@@ -92,6 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
                                                                          "number/号码, optional label)")
     cdr.add_argument("--config", type=Path, default=records.DEFAULT_CONFIG,
                      help="check settings (default phrases/records.yaml)")
+    pkg = commands.add_parser("package", help="the inspection package: recordings linked to call, consent, complaint "
+                                              "and agent records, in the regulator's categories")
+    pkg.add_argument("--scan", required=True, type=Path, metavar="DIR", help="output folder of a scan")
+    pkg.add_argument("--records", required=True, nargs="+", metavar="CDR", help="call-detail record exports or folders")
+    pkg.add_argument("--consent", type=Path, metavar="CSV", help="consent records (number, consent time, withdrawal)")
+    pkg.add_argument("--complaints", type=Path, metavar="CSV", help="complaint-handling records")
+    pkg.add_argument("--agents", type=Path, metavar="CSV", help="agent register: certificate number, type, validity")
+    pkg.add_argument("--out", required=True, type=Path, metavar="PKG", help="package folder (replaced as a whole)")
+    pkg.add_argument("--redact", action="store_true", help="mask phone numbers in every text of the package")
+    pkg.add_argument("--config", type=Path, default=package.DEFAULT_CONFIG,
+                     help="package settings (default phrases/package.yaml)")
+    pkg.add_argument("--records-config", type=Path, default=records.DEFAULT_CONFIG,
+                     help="call-detail record settings (default phrases/records.yaml)")
+    pkg.add_argument("--columns", metavar="MAP.yaml", help="field: header mapping for the CDR exports")
     return parser
 
 
@@ -163,7 +177,22 @@ def run_records(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"scan": run_scan, "report": run_report, "flags": run_flags, "records": run_records}
+def run_package(args: argparse.Namespace) -> int:
+    os.umask(0o077)  # the package holds recordings and call records: personal data
+    options = package.PackageOptions(records=args.records, consent=args.consent, complaints=args.complaints,
+                                     agents=args.agents, config_path=args.config, records_config=args.records_config,
+                                     column_map=load_column_map(args.columns) if args.columns else {},
+                                     redact=args.redact)
+    summary = package.build_package(args.scan, args.out, options)
+    for c in summary["categories"]:
+        print(f"  {c['category']}: {c['items']} {c['item_name']}, {c['rejected']} will be rejected", file=sys.stderr)
+    print(f"{len(summary['flags'])} flags, {len(summary['input_problems'])} input problems -> "
+          f"{args.out / 'readiness.html'}", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"scan": run_scan, "report": run_report, "flags": run_flags, "records": run_records,
+            "package": run_package}
 
 
 def main(argv: list[str] | None = None) -> int:
