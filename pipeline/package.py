@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -174,14 +175,27 @@ def package_findings(joined: Joined, config: PackageConfig) -> list[PackageFlag]
 
 # -- writing -----------------------------------------------------------------------------
 class Masker:
-    """Masks personal numbers in every text of the package when --redact is given (pipeline.redact)."""
+    """Masks personal numbers in every text and file name of the package when --redact is given.
+
+    pipeline.redact masks numbers in prose (spaced or dashed ones too); file names and call ids
+    hold numbers joined to other digits by _ or -, so every digit run that is a personal number
+    on its own is masked as well. A run glued to a letter (a call id such as CC0506090000) is an
+    identifier, not a phone number, and stays.
+    """
+
+    RUN = re.compile(r"(?<![A-Za-z0-9])\d+")
 
     def __init__(self, on: bool):
         self.on = on
 
+    def _runs(self, text: str, fill: str) -> str:
+        keep = redact.KEEP_LAST
+        return self.RUN.sub(lambda m: fill * (len(m[0]) - keep) + m[0][-keep:]
+                            if redact.is_personal_number(m[0]) else m[0], text)
+
     def __call__(self, value):
         if isinstance(value, str):
-            return redact.mask_text(value) if self.on else value
+            return self._runs(redact.mask_text(value), "*") if self.on else value
         if isinstance(value, list):
             return [self(v) for v in value]
         if isinstance(value, dict):
@@ -189,8 +203,8 @@ class Masker:
         return value
 
     def name(self, call_id: str) -> str:
-        """A call's folder name in the package (masked numbers become _)."""
-        return clips.safe_name(self(call_id), 80)
+        """A call's folder name in the package (masked digits become x: * is no file-name character)."""
+        return clips.safe_name(self._runs(call_id, "x") if self.on else call_id, 80)
 
 
 def _table(rows: list[dict], columns: dict[str, str], mask: Masker) -> pl.DataFrame:
@@ -236,6 +250,7 @@ def _cut(source: str | None, target: Path, start: float, end: float, record: dic
         return "the recording is no longer where it was scanned"
     info = record.get("recording") or {}
     length = float(info.get("duration_s") or end + padding)
+    target.parent.mkdir(parents=True, exist_ok=True)
     try:
         clips.cut(source, target, max(0.0, start - padding), min(length, end + padding), "wav", info)
     except Exception as exc:  # ffmpeg failures come as InputError; any other must not stop the package

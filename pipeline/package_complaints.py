@@ -119,7 +119,7 @@ def check_complaints(cdr_rows: list[dict], records_by_id: dict[str, dict], linke
                               f"{'、'.join(missing)}", str(row["caller"]), call_id, ref(row), where))
         if heard and h["resolved"] is not None and h["resolved"] > heard[0][1]:
             words, deadline = heard[0]
-            flags.append(flag("promise_broken", [CATEGORY], f"{when}: the agent promised “{words}” (by "
+            flags.append(flag("promise_broken", [CATEGORY], f"{when}: the agent promised “{words}” (due before "
                               f"{deadline:%Y-%m-%d %H:%M}), resolved {h['resolved']:%Y-%m-%d %H:%M}",
                               words, call_id, ref(row), where))
     return calls, flags + recurring(handling, config)

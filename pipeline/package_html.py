@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from html import escape
 
+from pipeline.outputs import PROBLEM_LABELS
+
 CHECK_NAMES = {
     "unlinked": "录音无对应通话记录", "no_recording": "接通通话无录音", "duration_mismatch": "录音时长与通话时长不符",
     "no_consent": "无该号码的同意记录", "consent_after_call": "同意晚于通话", "consent_withdrawn": "同意已撤回",
@@ -33,7 +35,8 @@ text-align:left;vertical-align:top}th{background:#f3f4f6}.note{color:#92400e}"""
 
 def _label(flag: dict) -> str:
     if flag["check"] == "scan":
-        return f"扫描：{flag.get('problem')} {flag.get('rule') or ''}".strip()
+        problem = flag.get("problem")
+        return f"扫描：{PROBLEM_LABELS.get(problem, problem)} {flag.get('rule') or ''}".strip()
     return CHECK_NAMES.get(flag["check"], flag["check"])
 
 
@@ -61,7 +64,8 @@ def readiness(joined, flags: list[dict]) -> list[dict]:
                               for f in mine],
                     "problems": [{"where": f"{p['file']}" + (f":{p['row']}" if p["row"] else ""),
                                   "field": p["field"], "value": p["value"], "reason": p["reason"]} for p in problems],
-                    "notes": notes})
+                    "notes": notes,
+                    "abnormal": joined.abnormal if category == "异常通话监控记录" else []})
     return out
 
 
@@ -92,6 +96,10 @@ def format_page(summary: dict, mask=lambda v: v) -> str:
     for c in summary["categories"]:
         parts.append(f'<h2 id="{escape(c["category"])}">{escape(c["category"])}</h2>')
         parts += [f'<p class="note">{escape(n)}</p>' for n in c["notes"]]
+        if c["abnormal"]:
+            parts.append("<table><tr><th>异常通话日报：日期</th><th>检查</th><th>对象</th><th>说明</th><th>记录行</th></tr>"
+                         + _rows([[a["day"], a["check"], mask(a["subject"]), mask(a["message"]), ", ".join(a["rows"])]
+                                  for a in c["abnormal"]]) + "</table>")
         if not c["flags"] and not c["problems"]:
             parts.append('<p class="ok">未发现会被退回的条目。</p>')
         if c["flags"]:
