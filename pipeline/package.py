@@ -184,6 +184,7 @@ class Masker:
     """
 
     RUN = re.compile(r"(?<![A-Za-z0-9])\d+")
+    GLUED = re.compile(r"([A-Za-z]\d+)")
 
     def __init__(self, on: bool):
         self.on = on
@@ -195,7 +196,10 @@ class Masker:
 
     def __call__(self, value):
         if isinstance(value, str):
-            return self._runs(redact.mask_text(value), "*") if self.on else value
+            if not self.on:
+                return value
+            pieces = self.GLUED.split(value)     # odd pieces: identifiers, left as they are
+            return "".join(p if i % 2 else self._runs(redact.mask_text(p), "*") for i, p in enumerate(pieces))
         if isinstance(value, list):
             return [self(v) for v in value]
         if isinstance(value, dict):

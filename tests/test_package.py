@@ -8,11 +8,11 @@ import pytest
 
 from pipeline.package_agents import check_qualifications, load_register, resolve
 from pipeline.package_complaints import chinese_number, check_complaints, load_handling, promises, recurring
-from pipeline.package_config import load_package_config
+from pipeline.package_config import DEFAULT_CONFIG, load_package_config
 from pipeline.package_consent import check_consent, load_consents
 from pipeline.package_inputs import normalise_number, parse_time, read_input
 from pipeline.package_link import link_recordings
-from pipeline.rules import CatalogError
+from pipeline.rules import CatalogError, catalog_files
 
 CONFIG = load_package_config()
 T0 = datetime(2025, 5, 6, 10, 0, 0)
@@ -41,7 +41,7 @@ def rec(file: str, call_id: str | None = None, duration=30.0, call_type="marketi
     ("complaints:\n  recurring: {min_per_month: 0}\n", "'min_per_month' must be greater than 0"),
 ])
 def test_settings_mistakes_name_file_and_line(tmp_path, edit, message):
-    shipped = (load_package_config.__globals__["DEFAULT_CONFIG"]).read_text("utf-8")
+    shipped = DEFAULT_CONFIG.read_text("utf-8")
     columns = shipped[shipped.index("columns:"):]
     path = tmp_path / "package.yaml"
     path.write_text(edit + columns, "utf-8")
@@ -50,7 +50,8 @@ def test_settings_mistakes_name_file_and_line(tmp_path, edit, message):
     assert str(error.value).startswith(f"{path}:")
 
 
-def test_shipped_settings_load():
+def test_shipped_settings_load_and_stay_out_of_the_phrase_catalog():
+    assert "package.yaml" not in [p.name for p in catalog_files(DEFAULT_CONFIG.parent)]
     assert CONFIG.start_tolerance_s == 120 and CONFIG.recurring_min_per_month == 5 and CONFIG.recurring_months == 3
     assert len(CONFIG.promises) == 4 and CONFIG.columns["consent"]["number"][0] == "号码"
 
@@ -215,3 +216,17 @@ def test_qualification_flags():
         ("certificate_other_agent", "b"), ("certificate_not_valid", "b"), ("certificate_unknown", "c"),
         ("certificate_type", "d")]
     assert flags[2]["candidate"] == "5199990"
+
+
+# -- redaction -----------------------------------------------------------------------------
+def test_masker_masks_numbers_in_text_and_names_but_keeps_ids_and_paths():
+    from pipeline.package import Masker
+
+    mask = Masker(True)
+    assert mask("call to 138 7826 7048 and 13878267048") == "call to *** **** 7048 and *******7048"
+    name = "20250512_092800_01060000101_13465246068-4a2c6c37"
+    assert mask(name) == "20250512_092800_*******0101_*******6068-4a2c6c37"
+    assert mask.name(name) == "20250512_092800_xxxxxxx0101_xxxxxxx6068-4a2c6c37"
+    clip = f"{mask.name(name)}/00-00-01_00-00-03_营销电话标识.wav"
+    assert mask(clip) == clip and mask("CC0506100701") == "CC0506100701"   # paths in the package, call ids
+    assert Masker(False)(name) == name and Masker(False).name(name) == name
