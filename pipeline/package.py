@@ -276,7 +276,7 @@ def write_base(folder: Path, joined: Joined, flags: list[PackageFlag], mask: Mas
             problems_of.setdefault((f["cdr"]["file"], f["cdr"]["row"]), []).append(f["check"])
     rows = [{**r, "行号": r["row"], "call": call_of.get((r["file"], r["row"]), (None, None))[0],
              "method": call_of.get((r["file"], r["row"]), (None, None))[1],
-             "problems": ", ".join(problems_of.get((r["file"], r["row"]), []))} for r in joined.rows]
+             "problems": ", ".join(problems_of.get((r["file"], r["row"]), [])) or None} for r in joined.rows]
     records_xlsx.write_workbook(folder / INDEX, [
         ("通话记录", _table(rows, {"file": "文件", "行号": "行号", "call_id": "通话编号", "caller": "主叫号码",
                                "callee": "被叫号码", "start": "通话起始时间", "duration": "通话时长(秒)",
@@ -310,7 +310,8 @@ def write_consent(folder: Path, joined: Joined, flags: list[PackageFlag], source
                      "start": call["start"], "consent": f"{consent['_file']}:{consent['_row']}" if consent else None,
                      "given": consent["given"] if consent else None,
                      "disclosure": (f"{outputs.clock(statement['start'])}-{outputs.clock(statement['end'], round_up=True)}"
-                                    if statement else None), "clip": clip, "problem": call.get("problem")})
+                                    if statement else None), "clip": clip,
+                     "problem": ", ".join(f["check"] for f in _in(CONSENT, flags) if f["cdr"] == call["cdr"]) or None})
     records_xlsx.write_workbook(folder / INDEX, [
         ("营销通话", _table(rows, {"cdr": "通话记录行", "call": "录音", "callee": "被叫号码", "start": "通话起始时间",
                                "consent": "同意记录行", "given": "同意时间", "disclosure": "营销标识时间",
@@ -322,11 +323,11 @@ def write_consent(folder: Path, joined: Joined, flags: list[PackageFlag], source
 
 
 def splice_verdict(record: dict | None, flags: list[PackageFlag], call_id: str | None) -> str:
-    """疑似剪辑 with its evidence (scan splices, a duration mismatch), or 未发现剪辑 (which proves nothing)."""
-    evidence = [f"{s['time']:.1f} s ({'+'.join(s['detectors'])})" for s in (record or {}).get("splices", [])]
-    evidence += [f["message"] for f in flags if f["check"] == "duration_mismatch" and f["call_id"] == call_id]
+    """疑似剪辑 with its evidence (the scan's splice flags, a duration mismatch), or 未发现剪辑 (which proves nothing)."""
     if record is None:
         return "无录音"
+    evidence = [f["message"] for f in flags if f["call_id"] == call_id
+                and (f["check"] == "duration_mismatch" or (f["check"] == "scan" and f.get("problem") == "splice"))]
     return ("疑似剪辑: " + "; ".join(evidence)) if evidence else "未发现剪辑"
 
 
@@ -356,7 +357,7 @@ def write_complaints(folder: Path, joined: Joined, flags: list[PackageFlag], sou
                      "received": h.get("received_at"), "agent": h.get("agent"), "plan": h.get("plan"),
                      "result": h.get("result"), "satisfaction": h.get("satisfaction"), "resolved": h.get("resolved_at"),
                      "promise": "; ".join(f"{w} → {d:%Y-%m-%d %H:%M}" for w, d in call["promises"]) or None,
-                     "splice": verdict, "problems": ", ".join(problems)})
+                     "splice": verdict, "problems": ", ".join(problems) or None})
     records_xlsx.write_workbook(folder / INDEX, [
         ("投诉通话", _table(rows, {"cdr": "通话记录行", "call": "录音", "copy": "录音文件", "handling": "处理记录行",
                                "category": "投诉类别", "received": "受理时间", "agent": "受理坐席", "plan": "处理方案",
@@ -392,7 +393,8 @@ def write_sensitive(folder: Path, joined: Joined, flags: list[PackageFlag], sour
                    "holder": s["entry"]["agent"] if s["entry"] else None,
                    "type": s["entry"].get("certificate_type") if s["entry"] else None,
                    "valid": f"{s['entry']['from'] or '…'} – {s['entry']['to'] or '…'}" if s["entry"] else None,
-                   "problems": ", ".join(s["problems"])} for s in joined.statements]
+                   "problems": ", ".join(f["check"] for f in _in(SENSITIVE, flags) if f["call_id"] == s["call_id"]
+                                         and f["check"].startswith("certificate_")) or None} for s in joined.statements]
     records_xlsx.write_workbook(folder / INDEX, [
         ("关键片段", _table(segments, {"call": "录音", "range": "时间范围", "label": "标签", "clip": "片段",
                                    "text": "识别文本", "certificate": "证书编号"}, mask)),

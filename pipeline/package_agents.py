@@ -91,7 +91,7 @@ def check_qualifications(records_by_id: dict[str, dict], linked: Linked, registe
         for annotation, number in captured_numbers(record):
             entry = resolve(number, agent, register, config.certificate_max_edits)
             statement = {"call_id": call_id, "cdr": {"file": row["file"], "row": row["row"]}, "agent": agent,
-                         "heard": number, "entry": entry, "annotation": annotation, "problems": []}
+                         "heard": number, "entry": entry, "annotation": annotation}
             statements.append(statement)
             cdr = statement["cdr"]
             if entry is None:
@@ -99,12 +99,10 @@ def check_qualifications(records_by_id: dict[str, dict], linked: Linked, registe
                 hint = f" (registered for {agent}: {', '.join(own)})" if own else f" ({agent} is not in the register)"
                 flags.append(flag("certificate_unknown", [CATEGORY], f"agent {agent} stated certificate {number}: "
                                   f"not in the register{hint}", number, call_id, cdr, candidate=own[0] if own else None))
-                statement["problems"].append("certificate_unknown")
                 continue
             where = {"file": entry["_file"], "row": entry["_row"]}
             heard = "" if entry["certificate_no"] == number else f" (heard as {number})"
             for check, why in _problems(entry, agent, industry, row["start"].date(), config):
                 flags.append(flag(check, [CATEGORY], f"certificate {entry['certificate_no']}{heard} stated by "
                                   f"{agent}: {why}", entry["certificate_no"], call_id, cdr, where))
-                statement["problems"].append(check)
     return statements, flags

@@ -93,5 +93,5 @@ def check_consent(cdr_rows: list[dict], records_by_id: dict[str, dict], linked: 
                          f": consent withdrawn at {last['withdrawn']:%Y-%m-%d %H:%M:%S}", callee, call_id,
                          ref(row), {"file": last["_file"], "row": last["_row"]})
         flags.append(found)
-        calls.append(verdict | {"problem": found["check"]})
+        calls.append(verdict)
     return calls, flags

@@ -230,3 +230,8 @@ def test_masker_masks_numbers_in_text_and_names_but_keeps_ids_and_paths():
     clip = f"{mask.name(name)}/00-00-01_00-00-03_营销电话标识.wav"
     assert mask(clip) == clip and mask("CC0506100701") == "CC0506100701"   # paths in the package, call ids
     assert Masker(False)(name) == name and Masker(False).name(name) == name
+
+
+def test_a_missing_side_file_is_a_listed_problem(tmp_path):
+    rows, problems = read_input(tmp_path / "nope.csv", "complaints", CONFIG)
+    assert rows == [] and problems[0]["file"] == "nope.csv" and problems[0]["row"] is None

@@ -209,3 +209,24 @@ def test_usage_errors_exit_2(center, tmp_path):
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2 and "no call-detail row" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_every_flag_passes_through_package_findings(center, tmp_path, monkeypatch):
+    """Reviewers' decisions will apply in package_findings: what it drops is nowhere in the package."""
+    from pipeline import package as package_mod
+
+    original = package_mod.package_findings
+    monkeypatch.setattr(package_mod, "package_findings",
+                        lambda joined, config: [f for f in original(joined, config) if f["check"] != "no_consent"])
+    out = tmp_path / "pkg"
+    shutil.copytree(center["pkg"], out)
+    (out / "stray.txt").write_text("from an earlier package", "utf-8")
+    center_dir = center["base"] / "center"
+    options = package_mod.PackageOptions(records=[str(center_dir / "exports")], consent=center_dir / "consent.csv",
+                                         complaints=center_dir / "complaints.csv", agents=center_dir / "agents.csv")
+    package_mod.build_package(center["base"] / "scan", out, options)
+    assert not (out / "stray.txt").exists()                    # the package is replaced whole
+    texts = package_texts(out)
+    assert not any("no_consent" in t or "无该号码的同意记录" in t for t in texts)
+    kept = json.loads((out / "findings.json").read_text("utf-8"))["flags"]
+    assert len(kept) == len(center["findings"]["flags"]) - 3
