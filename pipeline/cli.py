@@ -1,5 +1,6 @@
 """Command line: `callaudit scan PATH... --out DIR`, `report DIR`, `flags DIR`, `records CDR... --out DIR`,
-`serve DIR`, `users add DIR NAME`, `access-log DIR --out FILE`. Only parses arguments and wires stages.
+`package --scan DIR --records CDR... --out PKG`, `serve DIR`, `users add DIR NAME`, `access-log DIR --out FILE`.
+Only parses arguments and wires stages.
 
 Exit status: 0 when the batch finished (files that failed have error records in
 the report), 2 for usage errors (bad arguments, unreadable metadata or phrase
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipeline import accounts, clips, engine, outputs, records, report, review_store
+from pipeline import accounts, clips, engine, outputs, package, records, report, review_store
 from pipeline.catalog import CatalogDBError
 from pipeline.decode import MAX_DURATION_S
 from pipeline.errors import UsageError
@@ -118,6 +119,20 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "(the data-security access record)")
     log.add_argument("folder", type=Path, metavar="DIR", help="output folder served by `callaudit serve`")
     log.add_argument("--out", dest="to", required=True, type=Path, metavar="FILE", help="FILE.csv or FILE.xlsx")
+    pkg = commands.add_parser("package", help="the inspection package: recordings linked to call, consent, complaint "
+                                              "and agent records, in the regulator's categories")
+    pkg.add_argument("--scan", required=True, type=Path, metavar="DIR", help="output folder of a scan")
+    pkg.add_argument("--records", required=True, nargs="+", metavar="CDR", help="call-detail record exports or folders")
+    pkg.add_argument("--consent", type=Path, metavar="CSV", help="consent records (number, consent time, withdrawal)")
+    pkg.add_argument("--complaints", type=Path, metavar="CSV", help="complaint-handling records")
+    pkg.add_argument("--agents", type=Path, metavar="CSV", help="agent register: certificate number, type, validity")
+    pkg.add_argument("--out", required=True, type=Path, metavar="PKG", help="package folder (replaced as a whole)")
+    pkg.add_argument("--redact", action="store_true", help="mask phone numbers in every text of the package")
+    pkg.add_argument("--config", type=Path, default=package.DEFAULT_CONFIG,
+                     help="package settings (default phrases/package.yaml)")
+    pkg.add_argument("--records-config", type=Path, default=records.DEFAULT_CONFIG,
+                     help="call-detail record settings (default phrases/records.yaml)")
+    pkg.add_argument("--columns", metavar="MAP.yaml", help="field: header mapping for the CDR exports")
     return parser
 
 
@@ -243,8 +258,22 @@ def run_access_log(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_package(args: argparse.Namespace) -> int:
+    os.umask(0o077)  # the package holds recordings and call records: personal data
+    options = package.PackageOptions(records=args.records, consent=args.consent, complaints=args.complaints,
+                                     agents=args.agents, config_path=args.config, records_config=args.records_config,
+                                     column_map=load_column_map(args.columns) if args.columns else {},
+                                     redact=args.redact)
+    summary = package.build_package(args.scan, args.out, options)
+    for c in summary["categories"]:
+        print(f"  {c['category']}: {c['items']} {c['item_name']}, {c['rejected']} will be rejected", file=sys.stderr)
+    print(f"{len(summary['flags'])} flags, {len(summary['input_problems'])} input problems -> "
+          f"{args.out / 'readiness.html'}", file=sys.stderr)
+    return 0
+
+
 COMMANDS = {"scan": run_scan, "report": run_report, "flags": run_flags, "records": run_records,
-            "serve": run_serve, "users": run_users, "access-log": run_access_log}
+            "package": run_package, "serve": run_serve, "users": run_users, "access-log": run_access_log}
 
 
 def main(argv: list[str] | None = None) -> int:

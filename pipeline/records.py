@@ -37,7 +37,8 @@ from pipeline.records_stats import GROUPS, coverage, daily_counts, ratio_finding
 ISSUE_COLUMNS = ("kind", "check", "id", "file", "row", "field", "value", "subject", "day", "message")
 CLEAN_HEADERS = {"file": "文件", "row": "行号", "caller": "主叫号码", "callee": "被叫号码", "start": "通话起始时间",
                  "duration": "通话时长(秒)", "call_type": "通话类型", "result": "通话结果", "connected": "接通",
-                 "agent": "坐席", "line": "线路", "foreign": "境外号码"}
+                 "agent": "坐席", "line": "线路", "foreign": "境外号码",
+                 "call_id": "通话编号", "recording": "录音文件"}
 ROWS_CELL_CHARS = 32_000              # an Excel cell holds 32,767 characters
 
 

@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 
-from pipeline.records_config import FIELDS, RecordsConfig
+from pipeline.records_config import FIELDS, OPTIONAL_FIELDS, RecordsConfig
 
 MOBILE = r"1[3-9]\d{9}"
 LANDLINE = r"0(?:10|2\d)\d{8}|0[3-9]\d{2}\d{7,8}"
@@ -35,7 +35,8 @@ FOREIGN = r"^(?:\+|00)\d{6,15}$"
 EXCEL_EPOCH = datetime(1899, 12, 30)        # serial 0 for dates after 1900-02-28 (Excel's leap-year bug)
 TIME_CELL_ZERO = datetime(1899, 12, 31)     # how a duration cell (a day fraction) reads as a date
 VALUE_CHARS = 60                            # values are quoted in issues up to this length
-CLEAN_INPUT = ("file", "row", "caller", "callee", "start", "seconds", "call_type", "result", "agent", "line", "foreign")
+CLEAN_INPUT = ("file", "row", "caller", "callee", "start", "seconds", "call_type", "result", "agent", "line", "foreign",
+               "call_id", "recording")
 
 
 @dataclass
@@ -159,7 +160,7 @@ def _fast_path(config: RecordsConfig) -> tuple[list[pl.Expr], pl.Expr]:
         start.is_not_null(), seconds.is_between(0, config.max_duration_s),
         pl.col("call_type").is_in(list(config.call_types)), pl.col("result").is_in(list(config.call_results)),
         *(pl.col(n).is_null() | pl.col(n).str.len_bytes().is_between(1, config.max_field_chars)
-          for n in ("agent", "line")),
+          for n in OPTIONAL_FIELDS),
     ).fill_null(False)
     return [start.alias("start"), seconds.alias("seconds"), pl.lit(None, pl.String).alias("foreign")], ok
 
@@ -222,7 +223,7 @@ def check_rows(table: pl.DataFrame, config: RecordsConfig, period: tuple[date, d
     clean = clean.select(
         "file", "row", "caller", "callee", "start", pl.col("seconds").cast(pl.Int32).alias("duration"),
         pl.col("call_type").cast(pl.Categorical), pl.col("result").cast(pl.Categorical), _connected(config),
-        pl.col("agent").cast(pl.Categorical), pl.col("line").cast(pl.Categorical), "foreign",
+        pl.col("agent").cast(pl.Categorical), pl.col("line").cast(pl.Categorical), "foreign", "call_id", "recording",
     ).sort("file", "row")
     return Checked(clean, issues, period, fast.height + slow.height, rejected.height)
 

@@ -16,10 +16,11 @@ from pipeline.rules import _Map, _read_yaml, _Where
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "phrases" / "records.yaml"
 REQUIRED_FIELDS = ("caller", "callee", "start_time", "duration", "call_type", "result")
-OPTIONAL_FIELDS = ("agent", "line")
+OPTIONAL_FIELDS = ("agent", "line", "call_id", "recording")   # call_id, recording: link recordings (package)
 FIELDS = REQUIRED_FIELDS + OPTIONAL_FIELDS
 FIELD_LABELS = {"caller": "主叫号码", "callee": "被叫号码", "start_time": "通话起始时间", "duration": "通话时长",
-                "call_type": "通话类型", "result": "通话结果", "agent": "坐席", "line": "线路"}
+                "call_type": "通话类型", "result": "通话结果", "agent": "坐席", "line": "线路",
+                "call_id": "通话编号", "recording": "录音文件"}
 DIRECTIONS = ("inbound", "outbound")
 TOP_KEYS = {"columns", "call_types", "call_results", "rejected", "service_numbers", "thresholds", "coverage",
             "abnormal", "limits"}

@@ -10,18 +10,16 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import ROOT
+from helpers_browser import needs_chromium, pixels, render
 from helpers_records import make_record, make_recording
 from pipeline import catalog, clips, outputs, report
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 WAVE_RGB = (0x25, 0x63, 0xEB)
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium missing: `make system-deps`")
 
 
 # -- per-call files ------------------------------------------------------------------
@@ -128,28 +126,6 @@ def test_html_is_self_contained_and_escaped(tmp_path):
         assert external not in page
     assert page.count("<polygon") == 1 and page.count('class="stmt"') == 3 and page.count('class="flag"') == 1
     assert "疑似拼接" in page and "missing: qualification" in page
-
-
-def render(page: Path, png: Path, tmp_path: Path, size: str = "1280,2000") -> str:
-    """Screenshot `page` with headless chromium; returns its console messages (empty when clean)."""
-    proc = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-         f"--user-data-dir={tmp_path / 'chromium-profile'}", "--enable-logging=stderr", "--v=0",
-         f"--screenshot={png}", f"--window-size={size}", page.resolve().as_uri()],
-        capture_output=True, text=True, timeout=120)
-    assert png.is_file(), proc.stderr[-2000:]
-    return "\n".join(line for line in proc.stderr.splitlines() if ":CONSOLE" in line)
-
-
-def pixels(png: Path) -> np.ndarray:
-    """The screenshot as an (h, w, 3) uint8 array (decoded by ffmpeg, no imaging library needed)."""
-    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=width,height", "-of", "json",
-                            str(png)], capture_output=True, text=True, check=True)
-    size = json.loads(probe.stdout)["streams"][0]
-    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(png), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-                         capture_output=True, check=True).stdout
-    return np.frombuffer(raw, np.uint8).reshape(size["height"], size["width"], 3)
 
 
 def wave_pixels(img: np.ndarray) -> int:

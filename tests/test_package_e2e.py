@@ -1,0 +1,232 @@
+"""`callaudit package` end to end: the mini call-center (fixtures/callcenter.py) scanned with the real model,
+packaged, every planted defect found, the layout as specified, workbooks read back, the manifest verified and
+readiness.html opened in a real browser."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from conftest import ROOT, scan_folder
+from helpers_browser import dump_dom, needs_chromium, pixels, render
+from pipeline.clips import decoded_duration
+
+sys.path.insert(0, str(ROOT / "fixtures"))
+import callcenter  # noqa: E402
+
+CATEGORIES = ["基础通话记录", "合规性标识记录", "投诉处理通话记录", "敏感业务专项记录", "异常通话监控记录"]
+SHEETS = {"基础通话记录": ["通话记录", "问题", "数据问题"], "合规性标识记录": ["营销通话", "问题", "数据问题"],
+          "投诉处理通话记录": ["投诉通话", "问题", "数据问题"],
+          "敏感业务专项记录": ["关键片段", "资质核验", "问题", "数据问题"], "异常通话监控记录": ["异常通话日报", "问题"]}
+pytestmark = pytest.mark.filterwarnings("ignore:Workbook contains no default style")  # our writer sets no cellStyles
+SEGMENT = re.compile(r"^\d\d-\d\d-\d\d_\d\d-\d\d-\d\d_.+\.wav$")
+
+
+def package(center: Path, scan: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline", "package", "--scan", str(scan),
+                           "--records", str(center / "exports"), "--consent", str(center / "consent.csv"),
+                           "--complaints", str(center / "complaints.csv"), "--agents", str(center / "agents.csv"),
+                           "--out", str(out), *extra], capture_output=True, text=True, cwd=ROOT)
+
+
+@pytest.fixture(scope="session")
+def center(tmp_path_factory) -> dict:
+    """The mini call-center built, scanned once (no scan clips: the package cuts its own) and packaged twice."""
+    base = tmp_path_factory.mktemp("callcenter")
+    truth = callcenter.build(base / "center")
+    scan = scan_folder(base / "center" / "archive", base / "scan", "--meta", str(base / "center" / "meta.csv"),
+                       "--clips", "none")
+    runs = {name: package(base / "center", base / "scan", base / name, *extra)
+            for name, extra in (("pkg", ()), ("redacted", ("--redact",)))}
+    for proc in runs.values():
+        assert proc.returncode == 0, proc.stderr
+    findings = json.loads((base / "pkg" / "findings.json").read_text("utf-8"))
+    return {"base": base, "truth": truth, "records": list(scan["records"].values()), "pkg": base / "pkg",
+            "redacted": base / "redacted", "findings": findings, "stderr": runs["pkg"].stderr}
+
+
+def _key(flag: dict, files: dict[str, str]) -> str:
+    if flag["call_id"]:
+        return files[flag["call_id"]]
+    if flag["cdr"]:
+        return f"{flag['cdr']['file']}:{flag['cdr']['row']}".replace("[通话记录]", "")
+    return flag["subject"]
+
+
+def test_every_planted_defect_is_found_and_nothing_else(center):
+    files = {r["call_id"]: r["file"] for r in center["records"]}
+    found = sorted((f["check"], _key(f, files)) for f in center["findings"]["flags"] if f["check"] != "scan")
+    planted = sorted((p["check"], p["key"]) for p in center["truth"]["flags"])
+    assert found == planted
+    assert len(center["records"]) == len(center["truth"]["recordings"]) == 40
+    candidates = [f["candidate"] for f in center["findings"]["flags"] if f["check"] == "no_consent" and f["candidate"]]
+    assert candidates == [center["truth"]["consent_candidate"]]
+
+
+def test_bad_rows_are_listed_never_fatal(center):
+    listed = sorted(f"{p['file']}:{p['row']}:{p['field']}".replace("[通话记录]", "")
+                    for p in center["findings"]["input_problems"])
+    assert listed == sorted(p["key"] for p in center["truth"]["input_problems"])
+    assert center["truth"]["abnormal"] == [{"check": a["check"], "day": a["day"]}
+                                           for a in json.loads((center["pkg"] / "findings.json").read_text("utf-8"))
+                                           ["categories"][4]["abnormal"]]
+
+
+def test_the_scans_flags_reach_the_package(center):
+    scan_flags = sorted((r["call_id"], f["problem"], f["rule"] or "") for r in center["records"] for f in r["flags"])
+    passed = sorted((f["call_id"], f["problem"], f["rule"] or "") for f in center["findings"]["flags"]
+                    if f["check"] == "scan")
+    assert passed == scan_flags and scan_flags
+
+
+def test_layout(center):
+    pkg = center["pkg"]
+    assert sorted(p.name for p in pkg.iterdir()) == sorted(["MANIFEST.sha256", "findings.json", "readiness.html",
+                                                            *CATEGORIES])
+    for category in CATEGORIES:
+        assert (pkg / category / "index.xlsx").is_file()
+    complaints = sorted(p for p in (pkg / "投诉处理通话记录").iterdir() if p.is_dir())
+    assert len(complaints) == 4
+    for folder in complaints:
+        assert sorted(p.stem for p in folder.iterdir()) == ["处理记录", "录音"]
+    sensitive = [p for p in (pkg / "敏感业务专项记录").iterdir() if p.is_dir()]
+    assert sensitive
+    for folder in sensitive:
+        clips = [p for p in folder.iterdir() if p.suffix == ".wav"]
+        assert (folder / "标注.txt").is_file() and clips
+        assert all(SEGMENT.match(p.name) for p in clips), [p.name for p in clips]
+        sheet = (folder / "标注.txt").read_text("utf-8").splitlines()
+        assert sorted(f"{p.name[:8].replace('-', ':')}-{p.name[9:17].replace('-', ':')} {p.name[18:-4]}"
+                      for p in clips) == sorted(sheet)
+
+
+def rows(path: Path, sheet: str) -> list[tuple]:
+    book = openpyxl.load_workbook(path, read_only=True)
+    return list(book[sheet].iter_rows(values_only=True))
+
+
+def test_indexes_read_back_with_openpyxl(center):
+    pkg, flags = center["pkg"], center["findings"]["flags"]
+    for category, sheets in SHEETS.items():
+        book = openpyxl.load_workbook(pkg / category / "index.xlsx", read_only=True)
+        assert book.sheetnames == sheets
+        problems = rows(pkg / category / "index.xlsx", "问题")
+        assert len(problems) - 1 == sum(1 for f in flags if category in f["categories"])
+    base = rows(pkg / "基础通话记录" / "index.xlsx", "通话记录")
+    assert len(base) - 1 == center["findings"]["cdr_rows"]
+    assert sum(1 for r in base[1:] if r[10]) == 39               # every recording but the unclaimed one is linked
+    complaints = {r[1].split("-")[0]: r for r in rows(pkg / "投诉处理通话记录" / "index.xlsx", "投诉通话")[1:]}
+    assert complaints["complaint_cut"][12].startswith("疑似剪辑") and "missing" in complaints["complaint_cut"][12]
+    assert complaints["complaint_call_stereo"][11].startswith("明天")
+    segments = rows(pkg / "敏感业务专项记录" / "index.xlsx", "关键片段")[1:]
+    for call, span, label, clip, *_ in segments:
+        path = pkg / "敏感业务专项记录" / clip
+        assert path.is_file(), clip
+        start, end = (sum(int(x) * m for x, m in zip(t.split(":"), (3600, 60, 1))) for t in span.split("-"))
+        assert end - start - 1 <= decoded_duration(path) <= end - start + 2 * 0.5 + 0.1   # whole seconds + padding
+    checks = rows(pkg / "敏感业务专项记录" / "index.xlsx", "资质核验")[1:]
+    assert len(checks) == 10 and sum(1 for r in checks if r[-1]) == 5
+
+
+def test_manifest_covers_every_file_and_proves_integrity(center, tmp_path):
+    pkg = center["pkg"]
+    lines = (pkg / "MANIFEST.sha256").read_text("utf-8").splitlines()
+    listed = [line.split("  ", 1)[1] for line in lines]
+    on_disk = sorted(p.relative_to(pkg).as_posix() for p in pkg.rglob("*") if p.is_file() and p.name != "MANIFEST.sha256")
+    assert listed == on_disk == sorted(listed)
+    for line in lines:
+        digest, name = line.split("  ", 1)
+        assert hashlib.sha256((pkg / name).read_bytes()).hexdigest() == digest
+    check = subprocess.run(["sha256sum", "--quiet", "-c", "MANIFEST.sha256"], cwd=pkg, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    copy = tmp_path / "copy"
+    shutil.copytree(pkg, copy)
+    clip = next((copy / "敏感业务专项记录").rglob("*.wav"))
+    clip.write_bytes(clip.read_bytes()[:-1] + b"\0")
+    tampered = subprocess.run(["sha256sum", "--quiet", "-c", "MANIFEST.sha256"], cwd=copy, capture_output=True,
+                              text=True)
+    assert tampered.returncode != 0 and clip.name in tampered.stdout
+
+
+@needs_chromium
+def test_readiness_in_a_real_browser(center, tmp_path):
+    page = center["pkg"] / "readiness.html"
+    dom = dump_dom(page, tmp_path)
+    summary = center["findings"]["categories"]
+    for category in summary:
+        row = re.search(rf'<a href="#{category["category"]}">{category["category"]}</a></td><td>(\d+) [^<]*</td>'
+                        rf'<td><span class="(\w+)">(\d+)</span>', dom)
+        assert row, category["category"]
+        assert (int(row[1]), row[2], int(row[3])) == (category["items"], "bad" if category["rejected"] else "ok",
+                                                      category["rejected"])
+    assert "无该号码的同意记录" in dom and "承诺时限未兑现" in dom and "证书属于他人" in dom
+    console = render(page, tmp_path / "shot.png", tmp_path)
+    assert console == ""
+    img = pixels(tmp_path / "shot.png")
+    red = ((img[..., 0] > 150) & (img[..., 1] < 60) & (img[..., 2] < 60)).sum()
+    assert red > 50, "the rejected counts are not drawn in red"
+
+
+def package_texts(folder: Path) -> list[str]:
+    """Every file name and every text of a package (JSON, HTML, sheets, manifest, every workbook cell)."""
+    texts = [p.relative_to(folder).as_posix() for p in folder.rglob("*")]
+    for path in folder.rglob("*"):
+        if path.suffix in (".json", ".html", ".txt", ".sha256"):
+            texts.append(path.read_text("utf-8"))
+        elif path.suffix == ".xlsx":
+            book = openpyxl.load_workbook(path, read_only=True)
+            texts += [str(c) for ws in book.worksheets for r in ws.iter_rows(values_only=True) for c in r if c]
+    return texts
+
+
+def test_redact_masks_every_personal_number(center):
+    numbers = {callcenter.customer(i) for i in range(len(callcenter.CALLS))}
+    plain = package_texts(center["pkg"])
+    assert sum(1 for n in numbers if any(n in t for t in plain)) >= 30     # the plain package holds them
+    texts = package_texts(center["redacted"])
+    leaked = {n for n in numbers if any(n in t for t in texts)}
+    assert not leaked
+    assert any("*******" in t for t in texts)
+    plain = json.loads((center["pkg"] / "findings.json").read_text("utf-8"))
+    masked = json.loads((center["redacted"] / "findings.json").read_text("utf-8"))
+    assert [f["check"] for f in masked["flags"]] == [f["check"] for f in plain["flags"]]
+
+
+def test_usage_errors_exit_2(center, tmp_path):
+    no_scan = package(center["base"] / "center", tmp_path, tmp_path / "out")
+    assert no_scan.returncode == 2 and "holds no scan" in no_scan.stderr
+    (tmp_path / "empty.csv").write_text("说明\n无\n", "utf-8")
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "package", "--scan", str(center["base"] / "scan"),
+                           "--records", str(tmp_path / "empty.csv"), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2 and "no call-detail row" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_every_flag_passes_through_package_findings(center, tmp_path, monkeypatch):
+    """Reviewers' decisions will apply in package_findings: what it drops is nowhere in the package."""
+    from pipeline import package as package_mod
+
+    original = package_mod.package_findings
+    monkeypatch.setattr(package_mod, "package_findings",
+                        lambda joined, config: [f for f in original(joined, config) if f["check"] != "no_consent"])
+    out = tmp_path / "pkg"
+    shutil.copytree(center["pkg"], out)
+    (out / "stray.txt").write_text("from an earlier package", "utf-8")
+    center_dir = center["base"] / "center"
+    options = package_mod.PackageOptions(records=[str(center_dir / "exports")], consent=center_dir / "consent.csv",
+                                         complaints=center_dir / "complaints.csv", agents=center_dir / "agents.csv")
+    package_mod.build_package(center["base"] / "scan", out, options)
+    assert not (out / "stray.txt").exists()                    # the package is replaced whole
+    texts = package_texts(out)
+    assert not any("no_consent" in t or "无该号码的同意记录" in t for t in texts)
+    kept = json.loads((out / "findings.json").read_text("utf-8"))["flags"]
+    assert len(kept) == len(center["findings"]["flags"]) - 3
