@@ -25,7 +25,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipeline import clips, outputs, package_html, records_xlsx, redact
+from pipeline import clips, outputs, package_html, records_xlsx, redact, review_store
 from pipeline.catalog import Catalog
 from pipeline.errors import UsageError
 from pipeline.package_agents import check_qualifications, load_register
@@ -148,11 +148,13 @@ def _scan_categories(record: dict, problem: str, rule: str | None, complaint: bo
     return [SENSITIVE] if sensitive else [CONSENT]
 
 
-def package_findings(joined: Joined, config: PackageConfig) -> list[PackageFlag]:
+def package_findings(joined: Joined, config: PackageConfig,
+                     decided: dict[str, review_store.Decision]) -> list[PackageFlag]:
     """Every flag the package reports: the scan's flags of each recording and the package's own checks.
 
     The single place every finding passes through on its way into the package (its
-    indexes, readiness.html, findings.json): reviewers' decisions on flags apply here.
+    indexes, readiness.html, findings.json). Reviewers' decisions (`callaudit serve`) apply
+    here: a scan flag carries its review state, and `counted` leaves out the dismissed ones.
     A duration mismatch of a complaint call counts against the complaint recording too,
     as splice evidence. Sorted, so the package is the same for the same inputs.
     """
@@ -164,13 +166,19 @@ def package_findings(joined: Joined, config: PackageConfig) -> list[PackageFlag]
         for f in record.get("flags", []):
             entry = flag("scan", _scan_categories(record, f["problem"], f["rule"], call_id in complaint_ids, config),
                          f["message"], f["rule"] or f["problem"], call_id, cdr)
-            found.append({**entry, "problem": f["problem"], "rule": f["rule"], "start": f["start"]})
+            state = review_store.effective_state(decided.get(review_store.flag_id(call_id, f)))
+            found.append({**entry, "problem": f["problem"], "rule": f["rule"], "start": f["start"], "review": state})
     for f in joined.own_flags:
         if f["check"] == "duration_mismatch" and f["call_id"] in complaint_ids:
             f = {**f, "categories": [*f["categories"], COMPLAINTS]}
         found.append(f)
     return sorted(found, key=lambda f: (f["check"], f["call_id"] or "", (f["cdr"] or {}).get("file", ""),
                                         (f["cdr"] or {}).get("row", 0), f["subject"], f["message"]))
+
+
+def counted(flags: list[PackageFlag]) -> list[PackageFlag]:
+    """The flags that make an item fail: all but those a reviewer dismissed (with approval where needed)."""
+    return [f for f in flags if review_store.is_open(f.get("review", "open"))]
 
 
 # -- writing -----------------------------------------------------------------------------
@@ -228,7 +236,7 @@ def _text(value) -> str | None:
 
 
 FLAG_COLUMNS = {"check": "检查", "call_id": "录音", "cdr": "通话记录行", "row": "相关记录行", "subject": "对象",
-                "message": "说明", "candidate": "最近候选"}
+                "message": "说明", "candidate": "最近候选", "review": "复核"}
 PROBLEM_COLUMNS = {"source": "来源", "file": "文件", "行号": "行号", "field": "字段", "value": "值", "reason": "原因"}
 
 
@@ -448,7 +456,8 @@ def build_package(scan_dir: Path, out: Path, options: PackageOptions) -> dict:
         raise UsageError(f"{scan_dir} holds no scan (catalog.sqlite): run `callaudit scan ... --out {scan_dir}` first")
     config = load_package_config(options.config_path)
     joined = join(scan_dir, options, config)
-    flags = package_findings(joined, config)
+    every_flag = package_findings(joined, config, review_store.decisions(scan_dir))
+    flags = counted(every_flag)
     mask = Masker(options.redact)
     with Catalog(scan_dir, create=False) as catalog:
         sources = catalog.sources()
@@ -461,6 +470,7 @@ def build_package(scan_dir: Path, out: Path, options: PackageOptions) -> dict:
         write_sensitive(built / SENSITIVE, joined, flags, sources, mask, config)
         write_abnormal(built / ABNORMAL, joined, flags, mask)
         summary = {"categories": mask(package_html.readiness(joined, flags)), "flags": mask(flags),
+                   "dismissed": mask([f for f in every_flag if f not in flags]),
                    "input_problems": mask(joined.problems), "links": mask(list(joined.linked.links.values())),
                    "checked": joined.checked, "recordings": len(joined.records), "cdr_rows": len(joined.rows)}
         outputs.write_atomic(built / "findings.json", json.dumps(summary, ensure_ascii=False, indent=1,

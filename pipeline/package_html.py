@@ -93,6 +93,9 @@ def format_page(summary: dict, mask=lambda v: v) -> str:
         parts.append(f'<tr><td><a href="#{escape(c["category"])}">{escape(c["category"])}</a></td>'
                      f'<td>{c["items"]} {escape(c["item_name"])}</td><td>{state}</td><td>{reasons or "—"}</td></tr>')
     parts.append("</table>")
+    if summary["dismissed"]:
+        parts.append(f'<p class="note">{len(summary["dismissed"])} 项扫描发现已由复核人员驳回（需复核的经第二人批准），'
+                     "不计入退回；见 findings.json 的 dismissed / dismissed by reviewers, not counted.</p>")
     for c in summary["categories"]:
         parts.append(f'<h2 id="{escape(c["category"])}">{escape(c["category"])}</h2>')
         parts += [f'<p class="note">{escape(n)}</p>' for n in c["notes"]]

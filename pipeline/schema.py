@@ -264,6 +264,7 @@ class PackageFlag(TypedDict):
     problem: NotRequired[Problem]      # check "scan": the record flag's problem and rule
     rule: NotRequired[str | None]
     start: NotRequired[float | None]
+    review: NotRequired[Literal["open", "confirmed", "second_look", "dismiss_pending", "dismissed"]]  # the reviewer's state (pipeline.review_store)
 
 
 class InputProblem(TypedDict):

@@ -212,12 +212,12 @@ def test_usage_errors_exit_2(center, tmp_path):
 
 
 def test_every_flag_passes_through_package_findings(center, tmp_path, monkeypatch):
-    """Reviewers' decisions will apply in package_findings: what it drops is nowhere in the package."""
+    """Everything comes from package_findings: what it drops is nowhere in the package."""
     from pipeline import package as package_mod
 
     original = package_mod.package_findings
     monkeypatch.setattr(package_mod, "package_findings",
-                        lambda joined, config: [f for f in original(joined, config) if f["check"] != "no_consent"])
+                        lambda *args: [f for f in original(*args) if f["check"] != "no_consent"])
     out = tmp_path / "pkg"
     shutil.copytree(center["pkg"], out)
     (out / "stray.txt").write_text("from an earlier package", "utf-8")
@@ -230,3 +230,43 @@ def test_every_flag_passes_through_package_findings(center, tmp_path, monkeypatc
     assert not any("no_consent" in t or "无该号码的同意记录" in t for t in texts)
     kept = json.loads((out / "findings.json").read_text("utf-8"))["flags"]
     assert len(kept) == len(center["findings"]["flags"]) - 3
+
+
+def test_reviewers_decisions_reach_the_package(center, tmp_path):
+    """Decisions made in `callaudit serve` (stored by review_store, as the workbench does): a confirmed flag is
+    packaged as confirmed, a dismissal approved by a second reviewer is not counted (but listed as dismissed),
+    and a dismissal still waiting for approval keeps counting."""
+    from pipeline import review_store
+
+    scan = tmp_path / "scan"
+    shutil.copytree(center["base"] / "scan", scan)
+    flagged = [(r["call_id"], f) for r in center["records"] for f in r["flags"] if f["rule"]]
+    (confirm_id, confirm), (dismiss_id, dismiss), (pending_id, pending) = flagged[:3]
+    db = review_store.connect(scan)
+    try:
+        review_store.decide(db, call_id=confirm_id, flag=confirm, action="confirm", reviewer="zhangsan")
+        review_store.decide(db, call_id=dismiss_id, flag=dismiss, action="dismiss", reviewer="zhangsan",
+                            reason="the statement is there, misheard")
+        review_store.approve(db, review_store.flag_id(dismiss_id, dismiss), "lisi", "approved")
+        review_store.decide(db, call_id=pending_id, flag=pending, action="dismiss", reviewer="zhangsan",
+                            reason="said by the customer")
+    finally:
+        db.close()
+    proc = package(center["base"] / "center", scan, tmp_path / "pkg")
+    assert proc.returncode == 0, proc.stderr
+    findings = json.loads((tmp_path / "pkg" / "findings.json").read_text("utf-8"))
+
+    def state(flags, call_id, flag):
+        return [f["review"] for f in flags if f["check"] == "scan" and f["call_id"] == call_id
+                and (f["problem"], f["rule"], f["start"]) == (flag["problem"], flag["rule"], flag["start"])]
+
+    assert state(findings["flags"], confirm_id, confirm) == ["confirmed"]
+    assert state(findings["flags"], pending_id, pending) == ["dismiss_pending"]
+    assert state(findings["flags"], dismiss_id, dismiss) == []
+    assert state(findings["dismissed"], dismiss_id, dismiss) == ["dismissed"]
+    assert len(findings["flags"]) == len(center["findings"]["flags"]) - 1
+    assert center["findings"]["dismissed"] == []
+    assert "已由复核人员驳回" in (tmp_path / "pkg" / "readiness.html").read_text("utf-8")
+    sheets = [rows(index, "问题") for index in (tmp_path / "pkg").glob("*/index.xlsx")]
+    reviews = [row[sheet[0].index("复核")] for sheet in sheets for row in sheet[1:]]
+    assert "confirmed" in reviews and "dismiss_pending" in reviews and "dismissed" not in reviews
