@@ -3,7 +3,7 @@ against uvicorn on a loopback port, over a real scan of fixture recordings.
 
 A reviewer logs in, filters the calls, opens one, plays a clip and the recording (click-to-seek on the
 transcript and on a statement of the waveform), confirms a flag with the keyboard, and finds the decision
-in the exported report.csv and in `callaudit report`'s output; the access log holds the playback with
+in the exported report.csv, in `callaudit report`'s output and in `callaudit package`'s findings; the access log holds the playback with
 the time listened. With
 CALLAUDIT_UPDATE_SCREENSHOT=1 the screenshots replace docs/serve-calls.png and docs/serve-call.png.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import shutil
 import sqlite3
@@ -144,3 +145,19 @@ def test_review_in_chromium(review_scan, tmp_path):
                           cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr
     assert "too_fast:marketing_disclosure=confirmed" in (out / "report.csv").read_text("utf-8-sig")
+    # ... and in the inspection package built from it (call-detail rows linked by their recording column)
+    cdr = tmp_path / "cdr.csv"
+    with cdr.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["主叫号码", "被叫号码", "通话起始时间", "通话时长", "通话类型", "通话结果", "坐席工号", "线路",
+                         "录音文件"])
+        for index, record in enumerate(review_scan["records"].values()):
+            writer.writerow(["95566", f"1380013800{index}", f"2025-05-06 10:0{index}:00",
+                             round(record["recording"]["duration_s"]), "营销外呼", "接通", "A1027", "L1",
+                             record["file"]])
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "package", "--scan", str(out), "--records", str(cdr),
+                           "--out", str(tmp_path / "pkg")], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    packaged = json.loads((tmp_path / "pkg" / "findings.json").read_text("utf-8"))["flags"]
+    assert [f["review"] for f in packaged if f["check"] == "scan" and f["rule"] == "marketing_disclosure"
+            and f["problem"] == "too_fast"] == ["confirmed"]
