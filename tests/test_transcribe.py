@@ -141,3 +141,27 @@ def test_speech_that_yields_nothing_is_reported(model):
     holes = [{**hole, "text": ""} for hole in result.unrecognised_speech]
     assert holes, result.segments
     assert transcribe.uncovered(speech, result.segments + holes, 1.0) == []
+
+
+def test_doubtful_windows_get_the_full_beams_text(model, monkeypatch):
+    """Windows under `beam_below_logprob` are decoded again with the full beam, whose text replaces the first pass's."""
+    audio = decode.decode(str(FIXTURES / "finance_marketing_complete.wav"))
+    speech = vad.detect_speech(audio.samples, audio.sample_rate)
+    real, beams = transcribe._decode_windows, []
+
+    def recording_beams(pipeline, samples, windows, options, beam_size):
+        beams.append((beam_size, len(windows)))
+        return real(pipeline, samples, windows, options, beam_size)
+
+    monkeypatch.setattr(transcribe, "_decode_windows", recording_beams)
+    everything_doubtful = TranscribeOptions(beam_below_logprob=0.0)
+    twice = transcribe.transcribe(model, audio.samples, audio.sample_rate, speech, everything_doubtful)
+    assert beams[:2] == [(2, beams[0][1]), (5, beams[0][1])]
+    beams.clear()
+    full_beam = transcribe.transcribe(model, audio.samples, audio.sample_rate, speech,
+                                      TranscribeOptions(first_pass_beam=5))
+    assert beams[0][0] == 5
+    assert [s["text"] for s in twice.segments] == [s["text"] for s in full_beam.segments]
+    beams.clear()
+    transcribe.transcribe(model, audio.samples, audio.sample_rate, speech, TranscribeOptions(beam_size=1))
+    assert {beam for beam, _ in beams} == {1}     # --beam-size 1: greedy everywhere, nothing decoded twice
