@@ -30,7 +30,6 @@ import math
 import os
 import re
 import zlib
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -114,7 +113,7 @@ class Transcript:
 
 @dataclass
 class WindowText:
-    """One decoded window: its kept segments and the decoder's mean token log-probability (None: no text)."""
+    """One decoded window: its kept segments and the decoder's mean token log-probability (None: nothing decoded)."""
 
     window: SpeechSegment
     segments: list[dict]
@@ -179,9 +178,7 @@ def pack_windows(segments: list[SpeechSegment], max_s: float = 30.0, quietest: Q
     23 windows where 21 suffice).
     """
     windows: list[SpeechSegment] = []
-    queue = deque(sorted(segments, key=lambda s: (s.channel, s.start)))
-    while queue:
-        seg = queue.popleft()
+    for seg in sorted(segments, key=lambda s: (s.channel, s.start)):
         last = windows[-1] if windows and windows[-1].channel == seg.channel else None
         if last and seg.end - last.start <= max_s:
             last.end = seg.end
@@ -260,9 +257,9 @@ def transcribe(model: WhisperModel, samples: np.ndarray, sample_rate: int, speec
 
 
 def beam_windows(decoded: list[WindowText], options: TranscribeOptions) -> list[SpeechSegment]:
-    """The windows to decode again with the beam: a first pass cheaper than the beam that read them doubtfully.
+    """The windows the narrow first pass read doubtfully (`beam_below_logprob`), to decode again with the full beam.
 
-    A window without text is left to the hole re-decoding, which uses the beam too.
+    A window without text is left to the hole re-decoding, which uses the full beam too.
     """
     if options.first_pass_beam >= options.beam_size:
         return []
