@@ -74,9 +74,7 @@ def _pattern(where: _Where, mapping: _Map, key: str, groups: set[str] | None = N
     return compiled
 
 
-def _parse_link(where: _Where, raw: _Map) -> dict:
-    link = where.mapping(raw, raw.line, "'link'", {"filename_pattern", "start_tolerance_s", "shorter_tolerance_s",
-                                                   "longer_tolerance_s"})
+def _parse_link(where: _Where, link: _Map) -> dict:
     values = {key: float(where.number(link, key, low=0)) for key in
               ("start_tolerance_s", "shorter_tolerance_s", "longer_tolerance_s") if key in link}
     if "filename_pattern" in link:
@@ -110,9 +108,7 @@ def _parse_promises(where: _Where, raw: _Map) -> tuple[Promise, ...]:
     return tuple(promises)
 
 
-def _parse_complaints(where: _Where, raw: _Map) -> dict:
-    c = where.mapping(raw, raw.line, "'complaints'", {"complaint_call_types", "receive_tolerance_min", "recurring",
-                                                      "promises"})
+def _parse_complaints(where: _Where, c: _Map) -> dict:
     values: dict = {}
     if "complaint_call_types" in c:
         values["complaint_call_types"] = where.strings(c["complaint_call_types"],
@@ -132,8 +128,7 @@ def _parse_complaints(where: _Where, raw: _Map) -> dict:
     return values
 
 
-def _parse_qualifications(where: _Where, raw: _Map) -> dict:
-    q = where.mapping(raw, raw.line, "'qualifications'", {"max_edits", "types"})
+def _parse_qualifications(where: _Where, q: _Map) -> dict:
     values: dict = {}
     if "max_edits" in q:
         values["certificate_max_edits"] = int(where.number(q, "max_edits", low=-1, integer=True))
@@ -147,12 +142,11 @@ def _parse_qualifications(where: _Where, raw: _Map) -> dict:
     return values
 
 
-def _parse_columns(where: _Where, raw: _Map) -> dict[str, dict[str, tuple[str, ...]]]:
-    columns = where.mapping(raw, raw.line, "'columns'", set(INPUT_FIELDS))
+def _parse_columns(where: _Where, columns: _Map, line: int) -> dict[str, dict[str, tuple[str, ...]]]:
     parsed = {}
     for name, fields in INPUT_FIELDS.items():
         if name not in columns:
-            raise where.error(raw.line, f"'columns' needs the headers of the {name} file")
+            raise where.error(line, f"'columns' needs the headers of the {name} file")
         given = where.mapping(columns[name], where.key_line(columns, name), f"columns of '{name}'", set(fields))
         for key, required in fields.items():
             if required and key not in given:
@@ -162,36 +156,48 @@ def _parse_columns(where: _Where, raw: _Map) -> dict[str, dict[str, tuple[str, .
     return parsed
 
 
+def _parse_consent(where: _Where, consent: _Map) -> dict:
+    values: dict = {}
+    if "marketing_call_types" in consent:
+        values["marketing_call_types"] = where.strings(consent["marketing_call_types"],
+                                                       where.key_line(consent, "marketing_call_types"),
+                                                       "'marketing_call_types'")
+    if "candidate_max_edits" in consent:
+        values["candidate_max_edits"] = int(where.number(consent, "candidate_max_edits", low=-1, integer=True))
+    return values
+
+
+def _parse_sensitive(where: _Where, sensitive: _Map) -> dict:
+    values: dict = {}
+    if "industries" in sensitive:
+        values["sensitive_industries"] = where.strings(sensitive["industries"],
+                                                       where.key_line(sensitive, "industries"), "'industries'")
+    if "clip_padding_s" in sensitive:
+        values["clip_padding_s"] = float(where.number(sensitive, "clip_padding_s", low=-1e-9))
+    return values
+
+
+# Each optional section: the keys it allows and its parser (over the section's validated mapping).
+SECTIONS = {
+    "link": ({"filename_pattern", "start_tolerance_s", "shorter_tolerance_s", "longer_tolerance_s"}, _parse_link),
+    "consent": ({"marketing_call_types", "candidate_max_edits"}, _parse_consent),
+    "complaints": ({"complaint_call_types", "receive_tolerance_min", "recurring", "promises"}, _parse_complaints),
+    "qualifications": ({"max_edits", "types"}, _parse_qualifications),
+    "sensitive": ({"industries", "clip_padding_s"}, _parse_sensitive),
+}
+
+
 def load_package_config(path: str | Path = DEFAULT_CONFIG) -> PackageConfig:
     """Read and validate the package settings; a mistake raises CatalogError naming file:line."""
     path = Path(path)
     where = _Where(path)
     raw = where.mapping(_read_yaml(path), 1, "the file", TOP_KEYS)
-    values: dict = {}
     if "columns" not in raw:
         raise where.error(1, "missing 'columns'")
-    values["columns"] = _parse_columns(where, raw["columns"])
-    if raw.get("link"):
-        values.update(_parse_link(where, raw["link"]))
-    if raw.get("consent"):
-        consent = where.mapping(raw["consent"], where.key_line(raw, "consent"), "'consent'",
-                                {"marketing_call_types", "candidate_max_edits"})
-        if "marketing_call_types" in consent:
-            values["marketing_call_types"] = where.strings(consent["marketing_call_types"],
-                                                           where.key_line(consent, "marketing_call_types"),
-                                                           "'marketing_call_types'")
-        if "candidate_max_edits" in consent:
-            values["candidate_max_edits"] = int(where.number(consent, "candidate_max_edits", low=-1, integer=True))
-    if raw.get("complaints"):
-        values.update(_parse_complaints(where, raw["complaints"]))
-    if raw.get("qualifications"):
-        values.update(_parse_qualifications(where, raw["qualifications"]))
-    if raw.get("sensitive"):
-        s = where.mapping(raw["sensitive"], where.key_line(raw, "sensitive"), "'sensitive'",
-                          {"industries", "clip_padding_s"})
-        if "industries" in s:
-            values["sensitive_industries"] = where.strings(s["industries"], where.key_line(s, "industries"),
-                                                           "'industries'")
-        if "clip_padding_s" in s:
-            values["clip_padding_s"] = float(where.number(s, "clip_padding_s", low=-1e-9))
+    line = where.key_line(raw, "columns")
+    values: dict = {"columns": _parse_columns(where, where.mapping(raw["columns"], line, "'columns'",
+                                                                    set(INPUT_FIELDS)), line)}
+    for key, (allowed, parse) in SECTIONS.items():
+        if raw.get(key):
+            values.update(parse(where, where.mapping(raw[key], where.key_line(raw, key), f"'{key}'", allowed)))
     return PackageConfig(**values)

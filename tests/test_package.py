@@ -39,6 +39,8 @@ def rec(file: str, call_id: str | None = None, duration=30.0, call_type="marketi
     ("complaints:\n  promises:\n    - pattern: '明天'\n", "exactly one of hours, unit_hours, end_of_day"),
     ("complaints:\n  promises:\n    - {pattern: '小时内', unit_hours: 1}\n", "group capturing the number"),
     ("complaints:\n  recurring: {min_per_month: 0}\n", "'min_per_month' must be greater than 0"),
+    ("link: 120\n", "'link' must be a mapping"),
+    ("qualifications: [max_edits]\n", "'qualifications' must be a mapping"),
 ])
 def test_settings_mistakes_name_file_and_line(tmp_path, edit, message):
     shipped = DEFAULT_CONFIG.read_text("utf-8")
