@@ -53,7 +53,7 @@ class Session:
 
 
 def add_user(db: sqlite3.Connection, name: str, role: str, password: str, approved_by: str | None = None) -> User:
-    """Create or replace (new password, role) an account."""
+    """Create or replace (new password, role) an account; replacing it logs its sessions out."""
     if not NAME_PATTERN.match(name):
         raise ReviewError(f"user name {name!r}: letters, digits, . _ @ - only, at most 64")
     if role not in ROLES:
@@ -63,6 +63,7 @@ def add_user(db: sqlite3.Connection, name: str, role: str, password: str, approv
     with transaction(db):
         db.execute("INSERT OR REPLACE INTO review_users VALUES (?,?,?,?,?)",
                    (name, role, _hasher.hash(password), approved_by, time.time()))
+        db.execute("DELETE FROM review_sessions WHERE user=?", (name,))   # a new password ends every old session
     return User(name, role, approved_by)
 
 
@@ -115,35 +116,43 @@ def close_session(db: sqlite3.Connection, token_hash: str) -> None:
 
 
 class LoginLimiter:
-    """At most `attempts` failed logins per (user name, client address) in a sliding `window_s`.
+    """At most `attempts` logins per (user name, client address) in a sliding `window_s`, counting
+    every attempt until one succeeds.
 
+    An attempt is counted before its password is checked: the Argon2 check takes about half a
+    second, and guesses sent at once would all pass a check made before any failure was counted.
     Kept in memory: a restart forgets it, which costs an attacker a restart they cannot cause.
-    A successful login clears the key's failures.
     """
 
     def __init__(self, attempts: int = 5, window_s: float = 60.0):
         self.attempts, self.window_s = attempts, window_s
-        self._failures: dict[tuple[str, str], deque[float]] = {}
+        self._tries: dict[tuple[str, str], deque[float]] = {}
         self._lock = threading.Lock()
+
+    def attempt(self, name: str, address: str) -> int:
+        """Count a login attempt; returns 0 when it may go ahead, else the seconds until one may."""
+        with self._lock:
+            wait = self._wait((name, address))
+            if not wait:
+                self._tries.setdefault((name, address), deque()).append(time.monotonic())
+            return wait
 
     def retry_after(self, name: str, address: str) -> int:
         """Seconds until this key may try again; 0 when it may now."""
         with self._lock:
-            times = self._recent((name, address))
-            if len(times) < self.attempts:
-                return 0
-            return max(1, int(times[0] + self.window_s - time.monotonic()) + 1)
-
-    def failed(self, name: str, address: str) -> None:
-        with self._lock:
-            self._recent((name, address)).append(time.monotonic())
+            return self._wait((name, address))
 
     def succeeded(self, name: str, address: str) -> None:
         with self._lock:
-            self._failures.pop((name, address), None)
+            self._tries.pop((name, address), None)
 
-    def _recent(self, key: tuple[str, str]) -> deque[float]:
-        times = self._failures.setdefault(key, deque())
+    def _wait(self, key: tuple[str, str]) -> int:
+        times = self._tries.get(key)
         while times and times[0] < time.monotonic() - self.window_s:
             times.popleft()
-        return times
+        if not times:
+            self._tries.pop(key, None)   # names merely tried once do not pile up
+            return 0
+        if len(times) < self.attempts:
+            return 0
+        return max(1, int(times[0] + self.window_s - time.monotonic()) + 1)

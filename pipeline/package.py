@@ -14,7 +14,6 @@ so a package on disk is always whole, and its manifest covers exactly its files.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -27,6 +26,7 @@ import polars as pl
 
 from pipeline import clips, outputs, package_html, records_xlsx, redact, review_store
 from pipeline.catalog import Catalog
+from pipeline.decode import file_sha256
 from pipeline.errors import UsageError
 from pipeline.package_agents import check_qualifications, load_register
 from pipeline.package_complaints import check_complaints, load_handling
@@ -428,11 +428,7 @@ def write_manifest(folder: Path) -> Path:
     """MANIFEST.sha256: `<sha256>  <relative path>` for every file, sorted by path (sha256sum -c reads it)."""
     lines = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST):
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        lines.append(f"{digest.hexdigest()}  {path.relative_to(folder).as_posix()}\n")
+        lines.append(f"{file_sha256(str(path))}  {path.relative_to(folder).as_posix()}\n")
     target = folder / MANIFEST
     outputs.write_atomic(target, "".join(sorted(lines, key=lambda line: line.split("  ", 1)[1])))
     return target
@@ -470,7 +466,7 @@ def build_package(scan_dir: Path, out: Path, options: PackageOptions) -> dict:
         write_sensitive(built / SENSITIVE, joined, flags, sources, mask, config)
         write_abnormal(built / ABNORMAL, joined, flags, mask)
         summary = {"categories": mask(package_html.readiness(joined, flags)), "flags": mask(flags),
-                   "dismissed": mask([f for f in every_flag if f not in flags]),
+                   "dismissed": mask([f for f in every_flag if not review_store.is_open(f.get("review", "open"))]),
                    "input_problems": mask(joined.problems), "links": mask(list(joined.linked.links.values())),
                    "checked": joined.checked, "recordings": len(joined.records), "cdr_rows": len(joined.rows)}
         outputs.write_atomic(built / "findings.json", json.dumps(summary, ensure_ascii=False, indent=1,

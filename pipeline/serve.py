@@ -24,11 +24,13 @@ from __future__ import annotations
 import dataclasses
 import hmac
 import json
+import math
 import secrets
 import threading
 import time
 import urllib.parse
 from pathlib import Path, PurePosixPath
+from stat import S_ISREG
 
 import jinja2
 from starlette.applications import Starlette
@@ -125,6 +127,8 @@ class Workbench:
         try:
             stat = path.stat()
         except OSError:
+            return None
+        if not S_ISREG(stat.st_mode):   # now a folder, FIFO or device: not the recording that was scanned
             return None
         key = (str(path), stat.st_size, stat.st_mtime_ns, sha256)
         if key not in self._verified:   # hashed once per file version, not per range request
@@ -273,7 +277,7 @@ async def login(request: Request) -> Response:
     form = await request.form()
     name, password = str(form.get("user", "")), str(form.get("password", ""))
     address = request.client.host if request.client else "-"
-    wait = bench.limiter.retry_after(name, address)
+    wait = bench.limiter.attempt(name, address)
     if wait:
         response = _page(request, "login.html", 429, error=f"登录失败次数过多，请 {wait} 秒后再试 / too many "
                                                             f"failed logins, retry in {wait} s", next="/")
@@ -281,7 +285,6 @@ async def login(request: Request) -> Response:
         return response
     user = await bench.run(accounts.authenticate, name, password)
     if user is None:
-        bench.limiter.failed(name, address)
         return _page(request, "login.html", 401, error="用户名或密码错误 / wrong user name or password",
                      next=_safe_next(str(form.get("next", "/"))))
     bench.limiter.succeeded(name, address)
@@ -481,6 +484,8 @@ async def listened(request: Request) -> Response:
         media, seconds = str(body["media"]), float(body["seconds"])
     except (ValueError, KeyError, TypeError):
         return PlainTextResponse("expected {media, seconds}", 400)
+    if not math.isfinite(seconds):   # JSON's NaN/Infinity would reach the access log as NULL
+        return PlainTextResponse("seconds must be a finite number", 400)
     ok = await request.app.state.bench.run(review_store.log_listened,
                                  session=request.state.session.token_hash, media=media, seconds=seconds)
     return JSONResponse({"logged": ok}, status_code=200 if ok else 404)

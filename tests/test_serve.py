@@ -77,6 +77,9 @@ def test_login_logout_and_session_cookie(out):
     assert db.execute("SELECT COUNT(*) FROM review_sessions").fetchone()[0] == 0
     hashes = [row[0] for row in db.execute("SELECT password_hash FROM review_users")]
     assert all(h.startswith("$argon2id$") and PASSWORD not in h for h in hashes)
+    login(c, "rita")                                           # a password reset logs the old sessions out
+    accounts.add_user(db, "rita", "reviewer", PASSWORD, approved_by="lisi")
+    assert c.get("/").status_code == 401
 
 
 def test_login_redirect_stays_on_this_site(out):
@@ -102,14 +105,15 @@ def test_login_limiter_window_slides(monkeypatch):
     now = [1000.0]
     monkeypatch.setattr(accounts.time, "monotonic", lambda: now[0])
     limiter = accounts.LoginLimiter(attempts=3, window_s=60)
-    for _ in range(3):
-        limiter.failed("u", "a")
+    for _ in range(3):   # three guesses sent at once: each counted before its password is checked
+        assert limiter.attempt("u", "a") == 0
+    assert limiter.attempt("u", "a") == 61
     assert limiter.retry_after("u", "a") == 61
     now[0] += 30
     assert limiter.retry_after("u", "a") == 31
     now[0] += 31
     assert limiter.retry_after("u", "a") == 0
-    limiter.failed("u", "a")
+    assert limiter.attempt("u", "a") == 0
     limiter.succeeded("u", "a")
     assert limiter.retry_after("u", "a") == 0
 
@@ -206,7 +210,12 @@ def test_recordings_are_streamed_with_range_requests(out):
     source.write_bytes(data[:-1000])                  # the recording changed since its scan: not served
     try:
         assert c.get(url).status_code == 410
+        source.unlink()
+        source.mkdir()                                # now a folder of that name: not served, no crash
+        assert c.get(url).status_code == 410
     finally:
+        if source.is_dir():
+            source.rmdir()
         source.write_bytes(data)                      # the archive is shared with the other tests
 
 
@@ -364,6 +373,8 @@ def test_every_playback_and_download_is_logged(out, tmp_path):
     r = rita.post("/api/listened", json={"media": clip, "seconds": 1.5}, headers={"x-csrf-token": token})
     assert r.json() == {"logged": True}
     rita.post("/api/listened", json={"media": clip, "seconds": 1e9}, headers={"x-csrf-token": token})  # capped
+    assert rita.post("/api/listened", content=f'{{"media": "{clip}", "seconds": NaN}}',
+                     headers={"x-csrf-token": token, "content-type": "application/json"}).status_code == 400
     assert rita.get(f"/calls/{call['call_id']}/recording?download=1").headers["content-disposition"].startswith(
         "attachment")
     assert rita.post("/api/listened", json={"media": "clips/never-played.wav", "seconds": 2},
