@@ -33,14 +33,13 @@ from pipeline.package_complaints import check_complaints, load_handling
 from pipeline.package_config import DEFAULT_CONFIG, PackageConfig, load_package_config
 from pipeline.package_consent import check_consent, load_consents
 from pipeline.package_inputs import read_input
-from pipeline.package_link import ABNORMAL, BASE, Linked, flag, link_recordings
+from pipeline.package_link import ABNORMAL, BASE, COMPLAINTS, CONSENT, SENSITIVE, Linked, flag, link_recordings
 from pipeline.records_abnormal import find_abnormal
 from pipeline.records_check import check_rows
 from pipeline.records_config import DEFAULT_CONFIG as RECORDS_CONFIG, load_records_config
 from pipeline.records_read import discover, read_all
 from pipeline.schema import InputProblem, PackageFlag
 
-CONSENT, COMPLAINTS, SENSITIVE = "合规性标识记录", "投诉处理通话记录", "敏感业务专项记录"
 CATEGORIES = (BASE, CONSENT, COMPLAINTS, SENSITIVE, ABNORMAL)
 INDEX = "index.xlsx"
 MANIFEST = "MANIFEST.sha256"

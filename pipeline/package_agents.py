@@ -19,10 +19,10 @@ from rapidfuzz.distance import Levenshtein
 
 from pipeline.package_config import PackageConfig
 from pipeline.package_inputs import parse_date, row_problem
-from pipeline.package_link import Linked, flag
+from pipeline.package_link import SENSITIVE, Linked, flag
 from pipeline.schema import InputProblem, PackageFlag
 
-CATEGORY = "敏感业务专项记录"
+CATEGORY = SENSITIVE
 
 
 def load_register(rows: list[dict]) -> tuple[list[dict], list[InputProblem]]:

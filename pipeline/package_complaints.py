@@ -19,10 +19,10 @@ from datetime import datetime, timedelta
 
 from pipeline.package_config import PackageConfig
 from pipeline.package_inputs import normalise_number, parse_time, row_problem
-from pipeline.package_link import Linked, flag, ref
+from pipeline.package_link import COMPLAINTS, Linked, flag, ref
 from pipeline.schema import InputProblem, PackageFlag
 
-CATEGORY = "投诉处理通话记录"
+CATEGORY = COMPLAINTS
 REQUIRED = {"received_at": "受理时间", "agent": "受理坐席", "plan": "处理方案", "result": "处理结果",
             "satisfaction": "满意度", "resolved_at": "办结时间"}
 TIMES = {"received_at": "received", "resolved_at": "resolved"}   # text field -> parsed key

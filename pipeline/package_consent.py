@@ -17,11 +17,11 @@ from rapidfuzz.distance import Levenshtein
 
 from pipeline.package_config import PackageConfig
 from pipeline.package_inputs import normalise_number, parse_time, row_problem
-from pipeline.package_link import Linked, flag, ref
+from pipeline.package_link import CONSENT, Linked, flag, ref
 from pipeline.records_check import LANDLINE, MOBILE
 from pipeline.schema import InputProblem, PackageFlag
 
-CATEGORY = "合规性标识记录"
+CATEGORY = CONSENT
 _NUMBER = rf"^(?:{MOBILE}|{LANDLINE})$"
 
 

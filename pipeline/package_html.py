@@ -11,6 +11,7 @@ from collections import Counter
 from html import escape
 
 from pipeline.outputs import PROBLEM_LABELS
+from pipeline.package_link import ABNORMAL, BASE, COMPLAINTS, CONSENT, SENSITIVE
 
 CHECK_NAMES = {
     "unlinked": "录音无对应通话记录", "no_recording": "接通通话无录音", "duration_mismatch": "录音时长与通话时长不符",
@@ -20,13 +21,13 @@ CHECK_NAMES = {
     "certificate_unknown": "证书号不在登记表", "certificate_other_agent": "证书属于他人",
     "certificate_type": "证书类型不符", "certificate_not_valid": "证书不在有效期内",
 }
-CHECKED_BY = {"合规性标识记录": ("consent", "未提供同意记录（--consent），营销通话的同意未核对"),
-              "投诉处理通话记录": ("complaints", "未提供投诉处理记录（--complaints），投诉未核对"),
-              "敏感业务专项记录": ("agents", "未提供坐席资质登记表（--agents），证书未核对")}
-SOURCE_CATEGORY = {"records": "基础通话记录", "scan": "基础通话记录", "consent": "合规性标识记录",
-                   "complaints": "投诉处理通话记录", "agents": "敏感业务专项记录"}
-ITEMS = {"基础通话记录": "通话记录", "合规性标识记录": "营销通话", "投诉处理通话记录": "投诉通话",
-         "敏感业务专项记录": "资质声明", "异常通话监控记录": "异常发现"}
+CHECKED_BY = {CONSENT: ("consent", "未提供同意记录（--consent），营销通话的同意未核对"),
+              COMPLAINTS: ("complaints", "未提供投诉处理记录（--complaints），投诉未核对"),
+              SENSITIVE: ("agents", "未提供坐席资质登记表（--agents），证书未核对")}
+SOURCE_CATEGORY = {"records": BASE, "scan": BASE, "consent": CONSENT,
+                   "complaints": COMPLAINTS, "agents": SENSITIVE}
+ITEMS = {BASE: "通话记录", CONSENT: "营销通话", COMPLAINTS: "投诉通话",
+         SENSITIVE: "资质声明", ABNORMAL: "异常发现"}
 CSS = """body{font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:24px;color:#1f2937}
 h1{font-size:22px}h2{font-size:18px;margin-top:28px}.ok{color:#15803d}.bad{color:#b91c1c}
 table{border-collapse:collapse;margin:8px 0;font-size:13px}td,th{border:1px solid #d1d5db;padding:4px 8px;
@@ -42,9 +43,9 @@ def _label(flag: dict) -> str:
 
 def readiness(joined, flags: list[dict]) -> list[dict]:
     """Per category: items, the items that will be rejected, reasons with counts, input problems, notes."""
-    items = {"基础通话记录": len(joined.rows), "合规性标识记录": len(joined.consent_calls),
-             "投诉处理通话记录": len(joined.complaint_calls), "敏感业务专项记录": len(joined.statements),
-             "异常通话监控记录": len(joined.abnormal)}
+    items = {BASE: len(joined.rows), CONSENT: len(joined.consent_calls),
+             COMPLAINTS: len(joined.complaint_calls), SENSITIVE: len(joined.statements),
+             ABNORMAL: len(joined.abnormal)}
     out = []
     for category, count in items.items():
         mine = [f for f in flags if category in f["categories"]]
@@ -54,7 +55,7 @@ def readiness(joined, flags: list[dict]) -> list[dict]:
         notes = []
         if category in CHECKED_BY and not joined.checked[CHECKED_BY[category][0]]:
             notes.append(CHECKED_BY[category][1])
-        if category == "异常通话监控记录" and joined.abnormal:
+        if category == ABNORMAL and joined.abnormal:
             notes.append(f"{len(joined.abnormal)} 条异常通话须附处置说明 / abnormal findings need the center's account")
         out.append({"category": category, "items": count, "item_name": ITEMS[category],
                     "rejected": len(rejected) + len(problems),
@@ -65,7 +66,7 @@ def readiness(joined, flags: list[dict]) -> list[dict]:
                     "problems": [{"where": f"{p['file']}" + (f":{p['row']}" if p["row"] else ""),
                                   "field": p["field"], "value": p["value"], "reason": p["reason"]} for p in problems],
                     "notes": notes,
-                    "abnormal": joined.abnormal if category == "异常通话监控记录" else []})
+                    "abnormal": joined.abnormal if category == ABNORMAL else []})
     return out
 
 

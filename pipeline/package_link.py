@@ -24,7 +24,9 @@ from pipeline.package_config import PackageConfig
 from pipeline.package_inputs import normalise_number
 from pipeline.schema import Link, PackageFlag, RowRef
 
-BASE, ABNORMAL = "基础通话记录", "异常通话监控记录"
+# The regulator's categories of the package, in its order (pipeline.package writes a folder for each).
+BASE, CONSENT, COMPLAINTS = "基础通话记录", "合规性标识记录", "投诉处理通话记录"
+SENSITIVE, ABNORMAL = "敏感业务专项记录", "异常通话监控记录"
 
 
 @dataclass
