@@ -276,13 +276,13 @@ def segment_name(annotation: dict) -> str:
 
 
 def write_base(folder: Path, joined: Joined, flags: list[PackageFlag], mask: Masker) -> None:
-    call_of = {(l["cdr"]["file"], l["cdr"]["row"]): (cid, l["method"]) for cid, l in joined.linked.links.items()}
     problems_of: dict[tuple, list[str]] = {}
     for f in _in(BASE, flags):
         if f["cdr"]:
             problems_of.setdefault((f["cdr"]["file"], f["cdr"]["row"]), []).append(f["check"])
-    rows = [{**r, "行号": r["row"], "call": call_of.get((r["file"], r["row"]), (None, None))[0],
-             "method": call_of.get((r["file"], r["row"]), (None, None))[1],
+    linked = joined.linked
+    rows = [{**r, "行号": r["row"], "call": linked.call_of(r),
+             "method": linked.links[linked.call_of(r)]["method"] if linked.call_of(r) else None,
              "problems": ", ".join(problems_of.get((r["file"], r["row"]), [])) or None} for r in joined.rows]
     records_xlsx.write_workbook(folder / INDEX, [
         ("通话记录", _table(rows, {"file": "文件", "行号": "行号", "call_id": "通话编号", "caller": "主叫号码",

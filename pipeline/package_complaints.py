@@ -93,10 +93,9 @@ def _handling_of(row: dict, handling: list[dict], config: PackageConfig) -> dict
 def check_complaints(cdr_rows: list[dict], records_by_id: dict[str, dict], linked: Linked, handling: list[dict],
                      config: PackageConfig) -> tuple[list[dict], list[PackageFlag]]:
     """(per complaint call: row, recording, handling record, promises; the flags, recurring categories included)."""
-    recording_of = {(link["cdr"]["file"], link["cdr"]["row"]): cid for cid, link in linked.links.items()}
     calls, flags = [], []
     for row in cdr_rows:
-        call_id = recording_of.get((row["file"], row["row"]))
+        call_id = linked.call_of(row)
         record = records_by_id.get(call_id)
         inferred = ((record or {}).get("call") or {}).get("type")
         if str(row.get("call_type")) not in config.complaint_call_types and inferred != "complaint":

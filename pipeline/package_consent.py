@@ -63,10 +63,9 @@ def nearest(number: str, known: list[str], max_edits: int) -> str | None:
 def check_consent(cdr_rows: list[dict], records_by_id: dict[str, dict], linked: Linked,
                   consents: dict[str, list[dict]], config: PackageConfig) -> tuple[list[dict], list[PackageFlag]]:
     """(per marketing call: its CDR row, recording and consent verdict; the flags)."""
-    recording_of = {(link["cdr"]["file"], link["cdr"]["row"]): cid for cid, link in linked.links.items()}
     calls, flags = [], []
     for row in cdr_rows:
-        call_id = recording_of.get((row["file"], row["row"]))
+        call_id = linked.call_of(row)
         if not is_marketing(row, records_by_id.get(call_id), config):
             continue
         callee, start = str(row["callee"]), row["start"]

@@ -17,6 +17,7 @@ mismatch is also splice evidence (pipeline.package_complaints uses it).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime
 from pathlib import PurePosixPath
 
@@ -40,6 +41,14 @@ class Linked:
     def row_of(self, call_id: str) -> dict | None:
         link = self.links.get(call_id)
         return self.rows[(link["cdr"]["file"], link["cdr"]["row"])] if link else None
+
+    def call_of(self, row: dict) -> str | None:
+        """The recording linked to a CDR row (the inverse of row_of); asked once linking is done."""
+        return self._call_by_row.get((row["file"], row["row"]))
+
+    @cached_property
+    def _call_by_row(self) -> dict[tuple[str, int], str]:
+        return {(link["cdr"]["file"], link["cdr"]["row"]): call_id for call_id, link in self.links.items()}
 
 
 def ref(row: dict) -> RowRef:
