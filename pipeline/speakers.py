@@ -262,27 +262,27 @@ def log_likelihood(frames: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> flo
     return float(-0.5 * (np.einsum("ij,jk,ik->i", d, np.linalg.inv(cov), d).mean() + np.linalg.slogdet(cov)[1]))
 
 
-def pauses(x: np.ndarray, rate: int, spans: list[tuple[float, float]], options: SpeakerOptions) -> list[list[float]]:
+def pauses(frames: np.ndarray, spans: list[tuple[float, float]], options: SpeakerOptions) -> list[list[float]]:
     """Times inside each span where the voice resumes after a pause longer than `pause_s` (where a turn
-    may change): webrtcvad again, with a shorter merge gap than the spans'."""
-    frames = vad.speech_frames(x, rate, options.vad_aggressiveness)
+    may change): the spans' webrtcvad frames, with a shorter merge gap than the spans'."""
     fine = vad.frames_to_spans(frames, vad.FRAME_MS / 1000, options.pause_s, 0.0)
     return [[float(s) for s, _ in fine if start < s < end] for start, end in spans]
 
 
-def diarize(x: np.ndarray, rate: int, spans: list[tuple[float, float]], options: SpeakerOptions) -> list[dict]:
+def diarize(x: np.ndarray, rate: int, frames: np.ndarray, options: SpeakerOptions) -> list[dict]:
     """Turns of a mono recording, each with `cluster` 0 (who speaks first) or 1.
 
-    Each VAD span is cut at the pauses inside it that change the speaker, the
-    pieces are clustered, and neighbouring pieces of one cluster with no pause
-    between them become one turn.
+    Each VAD span (from `frames`, the recording's webrtcvad decisions) is cut at the
+    pauses inside it that change the speaker, the pieces are clustered, and neighbouring
+    pieces of one cluster with no pause between them become one turn.
     """
+    spans = speech_spans(frames, options)
     if not spans:
         return []
     feats, energy = cepstra(x, rate, options)
     feats = (feats - feats.mean(axis=0)) / np.maximum(feats.std(axis=0), 1e-9)
     pieces, segments = [], []
-    for (start, end), idx, inner in zip(spans, span_frames(spans, energy, options), pauses(x, rate, spans, options)):
+    for (start, end), idx, inner in zip(spans, span_frames(spans, energy, options), pauses(frames, spans, options)):
         candidates = [int(np.searchsorted(idx, t / FRAME_S)) for t in inner]
         cuts = [0, *change_points(feats[idx], candidates, options), len(idx)]
         bounds = [start, *(float(idx[c]) * FRAME_S for c in cuts[1:-1]), end]
@@ -305,9 +305,9 @@ def join_turns(spans: list[tuple[float, float]], labels: np.ndarray, channel: in
 
 # --- roles --------------------------------------------------------------------------------
 
-def speech_spans(channel: np.ndarray, rate: int, options: SpeakerOptions) -> list[tuple[float, float]]:
-    """Unpadded VAD speech of one channel: turn boundaries where the voice really starts and stops."""
-    frames = vad.speech_frames(channel, rate, options.vad_aggressiveness)
+def speech_spans(frames: np.ndarray, options: SpeakerOptions) -> list[tuple[float, float]]:
+    """Unpadded VAD speech of one channel (its webrtcvad frames): turn boundaries where the voice
+    really starts and stops."""
     spans = vad.frames_to_spans(frames, vad.FRAME_MS / 1000, options.merge_gap_s, options.min_speech_s)
     return [(round(float(s), 3), round(float(e), 3)) for s, e in spans]
 
@@ -351,11 +351,12 @@ def assign_roles(samples: np.ndarray, rate: int, segments: list[dict], meta_row:
     the split's clusters (mono), who spoke first and the agent words per candidate.
     """
     stereo = samples.shape[0] > 1
+    frames = [vad.speech_frames(channel, rate, options.vad_aggressiveness) for channel in samples]
     if stereo:
         turns = [{"start": s, "end": e, "channel": ch, "cluster": ch}
-                 for ch in range(samples.shape[0]) for s, e in speech_spans(samples[ch], rate, options)]
+                 for ch in range(samples.shape[0]) for s, e in speech_spans(frames[ch], options)]
     else:
-        turns = diarize(samples[0], rate, speech_spans(samples[0], rate, options), options)
+        turns = diarize(samples[0], rate, frames[0], options)
     turns.sort(key=lambda t: (t["start"], t["channel"]))
     keys = list(range(samples.shape[0])) if stereo else sorted({t["cluster"] for t in turns})
     for segment in segments:
