@@ -74,6 +74,11 @@ def _pattern(where: _Where, mapping: _Map, key: str, groups: set[str] | None = N
     return compiled
 
 
+def _strings(where: _Where, mapping: _Map, key: str) -> tuple[str, ...]:
+    """A list of names under `key`, its mistakes reported at the key's line."""
+    return where.strings(mapping[key], where.key_line(mapping, key), f"'{key}'")
+
+
 def _parse_link(where: _Where, link: _Map) -> dict:
     values = {key: float(where.number(link, key, low=0)) for key in
               ("start_tolerance_s", "shorter_tolerance_s", "longer_tolerance_s") if key in link}
@@ -111,9 +116,7 @@ def _parse_promises(where: _Where, raw: _Map) -> tuple[Promise, ...]:
 def _parse_complaints(where: _Where, c: _Map) -> dict:
     values: dict = {}
     if "complaint_call_types" in c:
-        values["complaint_call_types"] = where.strings(c["complaint_call_types"],
-                                                       where.key_line(c, "complaint_call_types"),
-                                                       "'complaint_call_types'")
+        values["complaint_call_types"] = _strings(where, c, "complaint_call_types")
     if "receive_tolerance_min" in c:
         values["receive_tolerance_min"] = float(where.number(c, "receive_tolerance_min", low=0))
     if "recurring" in c:
@@ -159,9 +162,7 @@ def _parse_columns(where: _Where, columns: _Map, line: int) -> dict[str, dict[st
 def _parse_consent(where: _Where, consent: _Map) -> dict:
     values: dict = {}
     if "marketing_call_types" in consent:
-        values["marketing_call_types"] = where.strings(consent["marketing_call_types"],
-                                                       where.key_line(consent, "marketing_call_types"),
-                                                       "'marketing_call_types'")
+        values["marketing_call_types"] = _strings(where, consent, "marketing_call_types")
     if "candidate_max_edits" in consent:
         values["candidate_max_edits"] = int(where.number(consent, "candidate_max_edits", low=-1, integer=True))
     return values
@@ -170,8 +171,7 @@ def _parse_consent(where: _Where, consent: _Map) -> dict:
 def _parse_sensitive(where: _Where, sensitive: _Map) -> dict:
     values: dict = {}
     if "industries" in sensitive:
-        values["sensitive_industries"] = where.strings(sensitive["industries"],
-                                                       where.key_line(sensitive, "industries"), "'industries'")
+        values["sensitive_industries"] = _strings(where, sensitive, "industries")
     if "clip_padding_s" in sensitive:
         values["clip_padding_s"] = float(where.number(sensitive, "clip_padding_s", low=-1e-9))
     return values
