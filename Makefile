@@ -29,7 +29,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 $(MODEL): $(VENV)/.installed
-	$(PY) -m pipeline.models
+	$(PY) -m pipeline.core.models
 
 demo: install
 	$(PY) -m pipeline scan fixtures/audio --meta fixtures/meta.csv --out $(OUT)

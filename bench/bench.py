@@ -265,7 +265,7 @@ def run_measured(argv: list[str], env: dict | None = None, stdout: bool = False)
 BARE_ASR = """
 import json, os, sys
 from faster_whisper import WhisperModel
-from pipeline.models import resolve_model
+from pipeline.core.models import resolve_model
 model = WhisperModel(resolve_model(None), device="cpu", compute_type="int8", cpu_threads=os.cpu_count(),
                      local_files_only=True)
 with open(sys.argv[1], "w", encoding="utf-8") as out:
@@ -278,7 +278,7 @@ with open(sys.argv[1], "w", encoding="utf-8") as out:
 # Everything Analyser.analyse_file does, with Whisper replaced by the transcript a real scan produced.
 NON_ASR = """
 import copy, json, sys
-from pipeline import engine, transcribe
+from pipeline.scan import engine, transcribe
 report, folder = sys.argv[1], sys.argv[2]
 cached = {r["file"]: r["segments"] for r in map(json.loads, open(report, encoding="utf-8"))}
 current = [None]
@@ -317,8 +317,9 @@ def bare_records(jsonl: Path, folder: Path) -> dict[str, dict]:
     The call type and industry come from the archive's meta.csv, as for the scan;
     segments without word timestamps are placed by spreading their text over their time.
     """
-    from pipeline import match, meta, rules
-    from pipeline.transcribe import to_simplified
+    from pipeline.core import meta
+    from pipeline.scan import match, rules
+    from pipeline.scan.transcribe import to_simplified
     catalog = rules.load_catalog(str(ROOT / "phrases"))
     rows = meta.load_meta(str(folder / "meta.csv"))
     records = {}

@@ -28,8 +28,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline import clips, conversation, decode, delivery, engine, levels, match, meta, recovery  # noqa: E402
-from pipeline import speakers, splice, transcribe, vad  # noqa: E402
+from pipeline.core import meta
+from pipeline.scan import (  # noqa: E402  # noqa: E402
+    clips,
+    conversation,
+    decode,
+    delivery,
+    engine,
+    levels,
+    match,
+    recovery,
+    speakers,
+    splice,
+    transcribe,
+    vad,
+)
 
 TIMES: dict[str, float] = defaultdict(float)
 COUNTS: dict[str, int] = defaultdict(int)

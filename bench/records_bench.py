@@ -27,7 +27,11 @@ import os
 import sys
 from pathlib import Path
 
-from bench import OUT, ROOT, run_measured       # bench/bench.py: same measuring as the scan benchmark
+from bench import (  # bench/bench.py: same measuring as the scan benchmark
+    OUT,
+    ROOT,
+    run_measured,
+)
 
 sys.path.insert(0, str(ROOT))
 from fixtures.cdr import write_bench  # noqa: E402
@@ -38,7 +42,7 @@ PERIOD = "2025-01-01:2025-12-31"
 PANDAS_BASELINE = r"""
 import json, sys
 import numpy as np, pandas as pd
-from pipeline.records_config import load_records_config
+from pipeline.records.config import load_records_config
 path, out = sys.argv[1], sys.argv[2]
 c = load_records_config()
 df = pd.read_csv(path, dtype=str, keep_default_na=False)

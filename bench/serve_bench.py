@@ -38,7 +38,8 @@ OUT = ROOT / "bench" / "out" / "serve"
 PASSWORD = "bench-password-1"
 sys.path.insert(0, str(ROOT))
 
-from pipeline import accounts, catalog, review_store  # noqa: E402
+from pipeline.core import catalog, review_store
+from pipeline.serve import accounts  # noqa: E402
 
 
 def prepare() -> list[dict]:

@@ -19,17 +19,21 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipeline import accounts, clips, engine, outputs, package, records, report, review_store
-from pipeline.catalog import CatalogDBError
-from pipeline.decode import MAX_DURATION_S
-from pipeline.errors import UsageError
-from pipeline.meta import MetaError, load_meta
-from pipeline.models import ModelError
-from pipeline.records_config import load_column_map, parse_period
-from pipeline.records_read import ReadError
-from pipeline.rules import CatalogError, load_catalog
-from pipeline.speakers import SpeakerOptions
-from pipeline.vad import VadOptions
+from pipeline.core import review_store
+from pipeline.core.catalog import CatalogDBError
+from pipeline.core.errors import UsageError
+from pipeline.core.meta import MetaError, load_meta
+from pipeline.core.models import ModelError
+from pipeline.package import build as package
+from pipeline.records import command as records
+from pipeline.records.config import load_column_map, parse_period
+from pipeline.records.read import ReadError
+from pipeline.scan import clips, engine, outputs, report
+from pipeline.scan.decode import MAX_DURATION_S
+from pipeline.scan.rules import CatalogError, load_catalog
+from pipeline.scan.speakers import SpeakerOptions
+from pipeline.scan.vad import VadOptions
+from pipeline.serve import accounts
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,6 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _backend(name: str) -> engine.Backend | None:
+    """The analysis backend of `--engine`: None for local worker processes; Ray is imported only when asked for."""
+    if name == "ray":
+        from pipeline.scan import distributed
+        return distributed.analyse_all_ray
+    return None
+
+
 def run_scan(args: argparse.Namespace) -> int:
     os.umask(0o077)  # recordings are personal data: every output is owner-only (0700 / 0600)
     load_catalog(args.phrases)  # a catalog error is a usage error: report it before any work
@@ -144,7 +156,7 @@ def run_scan(args: argparse.Namespace) -> int:
         vad=VadOptions(aggressiveness=args.vad_aggressiveness), phrases_dir=args.phrases,
         workers=max(1, args.workers), meta=load_meta(args.meta) if args.meta else {},
         redact=args.redact, max_duration_s=args.max_duration, time_limit_s=args.time_limit,
-        engine=args.engine, address=args.address,
+        address=args.address,
         speakers=SpeakerOptions(agent_channel=args.agent_channel, vad_aggressiveness=args.vad_aggressiveness),
     )
     recordings = engine.discover(args.paths, engine.archive_root(args.paths, args.root))
@@ -158,7 +170,8 @@ def run_scan(args: argparse.Namespace) -> int:
     stats = engine.ScanStats()
     with tqdm(total=len(recordings), unit="call", file=sys.stderr, desc="scanning") as bar:
         records = engine.scan(args.paths, args.out, options, on_record=lambda _: bar.update(),
-                              clip_options=clip_options, stats=stats, root=args.root, prune=args.prune)
+                              clip_options=clip_options, stats=stats, root=args.root, prune=args.prune,
+                              backend=_backend(args.engine))
     print(stats.line(), file=sys.stderr)
     failed = [r for r in records if r["status"] == "error"]
     problems = Counter(f"{f['problem']}:{f['rule'] or '-'}" for r in records for f in r["flags"])
@@ -205,7 +218,7 @@ def run_records(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from pipeline import serve   # the web stack is loaded only to serve
+    from pipeline.serve import app as serve  # the web stack is loaded only to serve
     os.umask(0o077)
     if not _loopback(args.host):
         print(f"callaudit: warning: listening on {args.host}: other machines can reach the workbench, and it "

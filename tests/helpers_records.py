@@ -6,9 +6,9 @@ import copy
 from pathlib import Path
 
 import numpy as np
-
 from conftest import SR, voiced, write_audio
-from pipeline import decode
+
+from pipeline.scan import decode
 
 
 def make_recording(path: Path, duration_s: float = 12.0, channels: int = 1, *codec_args: str) -> Path:

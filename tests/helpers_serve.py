@@ -12,7 +12,9 @@ from pathlib import Path
 import uvicorn
 from starlette.testclient import TestClient
 
-from pipeline import accounts, review_store, serve
+from pipeline.core import review_store
+from pipeline.serve import accounts
+from pipeline.serve import app as serve
 
 PASSWORD = "review-pass-123"
 USERS = {"rita": "reviewer", "rob": "reviewer", "anna": "approver", "adam": "admin"}

@@ -7,7 +7,7 @@ from collections import Counter
 
 from rapidfuzz.distance import Levenshtein
 
-from pipeline.transcribe import to_simplified
+from pipeline.scan.transcribe import to_simplified
 
 DIGITS = str.maketrans("0123456789幺两", "零一二三四五六七八九一二")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-
 from conftest import FIXTURES
 from helpers_records import make_record, make_recording
-from pipeline import clips, decode
+
+from pipeline.scan import clips, decode
 
 PAD = 0.5
 

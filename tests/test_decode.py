@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
-
 from conftest import write_audio
-from pipeline import decode
-from pipeline.errors import InputError
+
+from pipeline.core import fileio
+from pipeline.core.errors import InputError
+from pipeline.scan import decode
 
 
 def tone(freq: float, seconds: float, sr: int) -> np.ndarray:
@@ -30,7 +31,7 @@ def test_stereo_8k_mulaw_keeps_channels_and_resamples(tmp_path):
     assert (info.codec, info.channels, info.sample_rate) == ("pcm_mulaw", 2, 8000)
     assert info.container == "wav"
     assert info.duration_s == pytest.approx(2.0, abs=0.01)
-    assert info.sha256 == decode.file_sha256(str(path)) and len(info.sha256) == 64
+    assert info.sha256 == fileio.file_sha256(str(path)) and len(info.sha256) == 64
 
 
 @pytest.mark.parametrize("name,args,codec", [

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-
 from conftest import SR
-from pipeline import delivery, levels
+
+from pipeline.scan import delivery, levels
 
 
 def syllable_train(rate_hz: float, seconds: float, level: float = 0.1, noise: float = 0.002,

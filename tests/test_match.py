@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import match
-from pipeline.match import check_call, classify_call, find_statements
-from pipeline.outputs import annotation_sheet
-from pipeline.rules import load_catalog
+from pipeline.scan import match
+from pipeline.scan.match import check_call, classify_call, find_statements
+from pipeline.scan.outputs import annotation_sheet
+from pipeline.scan.rules import load_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = load_catalog(ROOT / "phrases")

@@ -2,8 +2,8 @@
 
 import pytest
 
-from pipeline import engine
-from pipeline.meta import MetaError, load_meta, lookup
+from pipeline.core.meta import MetaError, load_meta, lookup
+from pipeline.scan import engine
 
 
 def test_lookup_by_relative_path_then_basename(tmp_path):

@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import FIXTURES, ROOT
-from pipeline import models
+
+from pipeline.core import models
 
 
 def test_default_model_is_checked_against_the_upstream_checksums(tmp_path):

@@ -6,13 +6,19 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from pipeline.package_agents import check_qualifications, load_register, resolve
-from pipeline.package_complaints import chinese_number, check_complaints, load_handling, promises, recurring
-from pipeline.package_config import DEFAULT_CONFIG, load_package_config
-from pipeline.package_consent import check_consent, load_consents
-from pipeline.package_inputs import normalise_number, parse_time, read_input
-from pipeline.package_link import link_recordings
-from pipeline.rules import CatalogError, catalog_files
+from pipeline.package.agents import check_qualifications, load_register, resolve
+from pipeline.package.complaints import (
+    check_complaints,
+    chinese_number,
+    load_handling,
+    promises,
+    recurring,
+)
+from pipeline.package.config import DEFAULT_CONFIG, load_package_config
+from pipeline.package.consent import check_consent, load_consents
+from pipeline.package.inputs import normalise_number, parse_time, read_input
+from pipeline.package.link import link_recordings
+from pipeline.scan.rules import CatalogError, catalog_files
 
 CONFIG = load_package_config()
 T0 = datetime(2025, 5, 6, 10, 0, 0)
@@ -222,7 +228,7 @@ def test_qualification_flags():
 
 # -- redaction -----------------------------------------------------------------------------
 def test_masker_masks_numbers_in_text_and_names_but_keeps_ids_and_paths():
-    from pipeline.package import Masker
+    from pipeline.package.build import Masker
 
     mask = Masker(True)
     assert mask("call to 138 7826 7048 and 13878267048") == "call to *** **** 7048 and *******7048"

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-
 from conftest import ROOT, scan_folder
 from helpers_browser import dump_dom, needs_chromium, pixels, render
-from pipeline.clips import decoded_duration
+
+from pipeline.scan.clips import decoded_duration
 
 sys.path.insert(0, str(ROOT / "fixtures"))
 import callcenter  # noqa: E402
@@ -213,7 +213,7 @@ def test_usage_errors_exit_2(center, tmp_path):
 
 def test_every_flag_passes_through_package_findings(center, tmp_path, monkeypatch):
     """Everything comes from package_findings: what it drops is nowhere in the package."""
-    from pipeline import package as package_mod
+    from pipeline.package import build as package_mod
 
     original = package_mod.package_findings
     monkeypatch.setattr(package_mod, "package_findings",
@@ -236,7 +236,7 @@ def test_reviewers_decisions_reach_the_package(center, tmp_path):
     """Decisions made in `callaudit serve` (stored by review_store, as the workbench does): a confirmed flag is
     packaged as confirmed, a dismissal approved by a second reviewer is not counted (but listed as dismissed),
     and a dismissal still waiting for approval keeps counting."""
-    from pipeline import review_store
+    from pipeline.core import review_store
 
     scan = tmp_path / "scan"
     shutil.copytree(center["base"] / "scan", scan)

@@ -8,10 +8,10 @@ archive format decoded and transcribed, both channels of the stereo call heard.
 import json
 
 import pytest
-
 from conftest import FIXTURES
 from helpers_truth import cer
-from pipeline import decode, vad
+
+from pipeline.scan import decode, vad
 
 CLEAN_16K = ["finance_marketing_complete", "marketing_no_disclosure_meta", "marketing_no_disclosure",
              "marketing_late_disclosure", "finance_missing_risk_warning", "education_sale_refund"]

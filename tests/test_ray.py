@@ -18,9 +18,8 @@ import time
 from pathlib import Path
 
 import pytest
-from ray._private.services import resolve_ip_for_localhost
-
 from conftest import FIXTURES, ROOT
+from ray._private.services import resolve_ip_for_localhost
 
 FILES = [str(FIXTURES / name) for name in
          ("service_call.wav", "marketing_variant_disclosure.amr", "education_sale_refund.mp3")]
@@ -100,7 +99,7 @@ def test_ray_cluster_address_matches_local_engine(ray_head, tmp_path):
 
 
 def test_actor_plan_mirrors_the_local_engine():
-    from pipeline import distributed, engine
+    from pipeline.scan import distributed, engine
     cores = os.cpu_count() or 1
     assert distributed.plan_actors(engine.ScanOptions(workers=1), 5, cores) == (1, cores)
     assert distributed.plan_actors(engine.ScanOptions(workers=2), 1, cores) == (1, cores)

@@ -11,9 +11,9 @@ import fastexcel
 import polars as pl
 import pytest
 
-from pipeline import records_xlsx
-from pipeline.records import RecordsOptions, check_records
-from pipeline.records_config import parse_period
+from pipeline.core import xlsx_writer
+from pipeline.records.command import RecordsOptions, check_records
+from pipeline.records.config import parse_period
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "records"
@@ -98,7 +98,7 @@ def test_workbook_sheets_and_cleaned_copy(result):
 
 
 def test_cleaned_copy_is_split_at_the_sheet_limit(tmp_path, monkeypatch):
-    monkeypatch.setattr(records_xlsx, "EXCEL_MAX_ROWS", 1000)
+    monkeypatch.setattr(xlsx_writer, "EXCEL_MAX_ROWS", 1000)
     summary = check_records(EXPORTS, tmp_path, RecordsOptions(period=PERIOD))
     book = fastexcel.read_excel(str(tmp_path / "records" / "records.xlsx"))
     parts = [n for n in book.sheet_names if n.startswith("清洗后记录")]

@@ -9,10 +9,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipeline.records import RecordsOptions, check_records
-from pipeline.records_abnormal import find_abnormal
-from pipeline.records_config import load_records_config
-from pipeline.rules import CatalogError, load_catalog
+from pipeline.records.abnormal import find_abnormal
+from pipeline.records.command import RecordsOptions, check_records
+from pipeline.records.config import load_records_config
+from pipeline.scan.rules import CatalogError, load_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = "主叫号码,被叫号码,通话起始时间,通话时长,通话类型,通话结果"
@@ -99,7 +99,7 @@ def test_column_map_for_unknown_headers(tmp_path):
     assert "no header" in files(summary)["odd.csv"]["error"]
     mapping = tmp_path / "map.yaml"
     mapping.write_text("caller: A号\ncallee: B号\nstart_time: 时刻\nduration: 秒\ncall_type: 种类\nresult: 状态\n", "utf-8")
-    from pipeline.records_config import load_column_map
+    from pipeline.records.config import load_column_map
     summary = check_records([str(odd)], tmp_path / "mapped", RecordsOptions(period=PERIOD,
                                                                            column_map=load_column_map(mapping)))
     assert summary["counts"]["accepted_rows"] == 1

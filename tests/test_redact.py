@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipeline.redact import mask_text, redact_record
+from pipeline.core.redact import mask_text, redact_record
 
 
 @pytest.mark.parametrize("text,expected", [

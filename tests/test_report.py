@@ -13,11 +13,12 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
 from helpers_browser import needs_chromium, pixels, render
 from helpers_records import make_record, make_recording
-from pipeline import catalog, clips, outputs, report
+
+from pipeline.core import catalog
+from pipeline.scan import clips, outputs, report
 
 WAVE_RGB = (0x25, 0x63, 0xEB)
 
@@ -80,7 +81,7 @@ def test_csv_one_row_per_call(tmp_path):
 
 def test_review_states_in_csv_and_html(tmp_path):
     """A dismissal in effect is shown as dismissed and no longer counted as a problem; others stay open."""
-    from pipeline import review_store
+    from pipeline.core import review_store
     record = make_record(make_recording(tmp_path / "a.wav", 12.0))
     fast, missing, splice = record["flags"]
     states = {review_store.flag_id("call-1", fast): "dismissed", review_store.flag_id("call-1", splice): "confirmed"}
@@ -207,8 +208,8 @@ def test_flagged_lines_filters():
 
 def test_delivery_flags_carry_their_channel_and_are_drawn_on_it():
     """An inaudible statement of the customer channel (1) is flagged and drawn on lane 1, not lane 0."""
-    from pipeline import delivery, rules
-    from pipeline.levels import ChannelLevels
+    from pipeline.scan import delivery, rules
+    from pipeline.scan.levels import ChannelLevels
     catalog_ = rules.load_catalog(ROOT / "phrases")
     rng = np.random.default_rng(0)
     samples = np.stack([0.1 * np.sin(np.arange(8 * 16000) / 5.0), rng.normal(0, 1e-4, 8 * 16000)])

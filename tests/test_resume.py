@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import FIXTURES, ROOT
 
 SUBSET = ["finance_marketing_complete.wav", "fast_disclosure.flac", "marketing_variant_disclosure.amr"]

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import FIXTURES, ROOT, write_audio
-from pipeline import decode, redact
+
+from pipeline.core import redact
+from pipeline.scan import decode
 
 GOOD = ["service_call.wav", "marketing_variant_disclosure.amr"]
 LONG_NAME = "录音_" + "x" * 180 + ".wav"

@@ -11,13 +11,14 @@ import re
 
 import jsonschema
 import pytest
-
 from conftest import ROOT
-from pipeline import engine, models, rules, schema
-from pipeline.match import MatchOptions
-from pipeline.recovery import RecoveryOptions
-from pipeline.splice import SpliceOptions
-from pipeline.vad import VadOptions
+
+from pipeline.core import models, schema
+from pipeline.scan import engine, rules
+from pipeline.scan.match import MatchOptions
+from pipeline.scan.recovery import RecoveryOptions
+from pipeline.scan.splice import SpliceOptions
+from pipeline.scan.vad import VadOptions
 
 SCHEMA_FILE = ROOT / "docs" / "record.schema.json"
 

@@ -17,12 +17,15 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
 from helpers_records import make_record, make_recording
 from helpers_serve import PASSWORD, LiveServer, client, csrf_of, login, workbench_copy
-from pipeline import accounts, catalog, clips, review_store, serve
-from pipeline.meta import load_meta
+
+from pipeline.core import catalog, review_store
+from pipeline.core.meta import load_meta
+from pipeline.scan import clips
+from pipeline.serve import accounts
+from pipeline.serve import app as serve
 
 
 @pytest.fixture

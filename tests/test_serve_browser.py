@@ -22,11 +22,12 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
 from helpers_serve import PASSWORD, LiveServer, workbench_copy
-from pipeline import review_store, serve
-from pipeline.meta import load_meta
+
+from pipeline.core import review_store
+from pipeline.core.meta import load_meta
+from pipeline.serve import app as serve
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright = pytest.importorskip("playwright.sync_api")

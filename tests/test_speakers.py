@@ -9,8 +9,8 @@ import pytest
 from conftest import SR, voiced
 from helpers_truth import diarization_error
 
-from pipeline import conversation, credit, speakers
-from pipeline.rules import CatalogError, load_catalog
+from pipeline.scan import conversation, credit, speakers
+from pipeline.scan.rules import CatalogError, load_catalog
 
 CATALOG = load_catalog(__import__("conftest").ROOT / "phrases")
 DISCLOSURE = CATALOG.rule("marketing_disclosure")

@@ -13,7 +13,7 @@ import pytest
 from conftest import FIXTURES, ROOT, load_truths, scan_folder
 from helpers_truth import diarization_error, flag_tally, overlaps
 
-from pipeline import decode, speakers
+from pipeline.scan import decode, speakers
 
 sys.path.insert(0, str(ROOT / "fixtures"))
 import speaker_mixes  # noqa: E402

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from pipeline import splice as S
-from pipeline.decode import decode, probe
-from pipeline.vad import SpeechSegment
 from conftest import FIXTURES, ROOT, write_audio
+
+from pipeline.scan import splice as S
+from pipeline.scan.decode import decode, probe
+from pipeline.scan.vad import SpeechSegment
 
 sys.path.insert(0, str(ROOT / "fixtures"))
 import tamper  # noqa: E402

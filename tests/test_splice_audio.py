@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import SR, voiced, write_audio
-from pipeline import splice
-from pipeline.decode import decode, probe
-from pipeline.errors import InputError
+
+from pipeline.core.errors import InputError
+from pipeline.scan import splice
+from pipeline.scan.decode import decode, probe
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ are tested with the real model on a fixture recording.
 from types import SimpleNamespace
 
 import pytest
-
 from conftest import FIXTURES
-from pipeline import decode, transcribe, vad
-from pipeline.transcribe import TranscribeOptions
-from pipeline.vad import SpeechSegment
+
+from pipeline.scan import decode, transcribe, vad
+from pipeline.scan.transcribe import TranscribeOptions
+from pipeline.scan.vad import SpeechSegment
 
 
 @pytest.fixture(scope="module")

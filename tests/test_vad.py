@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-
 from conftest import SR, voiced
-from pipeline import vad
+
+from pipeline.scan import vad
 
 
 def test_frames_to_spans_merges_short_gaps_and_drops_blips():

@@ -18,7 +18,7 @@ from conftest import FIXTURES, ROOT
 DYING_SCAN = textwrap.dedent("""
     import os, sys
     from pathlib import Path
-    from pipeline import decode, engine
+    from pipeline.scan import decode, engine
     real_decode = decode.decode
 
     def dying_decode(path, *args, **kwargs):

@@ -1,0 +1,329 @@
+"""The record of a call: every type a stage writes into it, in one place.
+
+Each stage returns plain dicts of these shapes (TypedDicts: no conversion, no
+runtime cost), and the record is their union. `record_json_schema()` turns them
+into the JSON Schema committed as docs/record.schema.json (regenerate with
+`python -m pipeline.schema > docs/record.schema.json`); the tests check the
+committed file is current and that every record of the fixture scan validates.
+Optional keys are `NotRequired`; a key that may hold null says `| None`.
+"""
+
+import dataclasses
+import json
+import sys
+import types
+import typing
+from typing import Any, Literal, Union
+
+from typing_extensions import NotRequired, TypedDict, get_type_hints, is_typeddict
+
+from pipeline.scan.match import MatchOptions
+from pipeline.scan.recovery import RecoveryOptions
+from pipeline.scan.speakers import SpeakerOptions
+from pipeline.scan.splice import SpliceOptions
+from pipeline.scan.vad import VadOptions
+
+Problem = Literal["missing", "late", "too_fast", "inaudible", "splice", "needs_review", "long_silence"]
+Speaker = Literal["agent", "customer", "unknown"]
+
+
+class Span(TypedDict):
+    """A stretch of one channel, in seconds from the start of the recording."""
+
+    start: float
+    end: float
+    channel: int
+
+
+class Word(TypedDict):
+    start: float
+    end: float
+    word: str
+    probability: float
+
+
+class Segment(TypedDict):
+    """One transcribed utterance (Simplified characters), with word timestamps."""
+
+    start: float
+    end: float
+    channel: int
+    text: str
+    words: list[Word]
+    recovered: NotRequired[Literal["gain"]]  # heard only after the quiet-speech boost
+    speaker: NotRequired[Speaker]            # set by the checks (pipeline.speakers); mono: unknown
+    split_speaker: NotRequired[Speaker]      # mono: the speaker split's guess (drives the conversation metrics)
+
+
+class ChannelLevel(TypedDict):
+    """A channel's reference levels: median speech level and noise floor (dBFS)."""
+
+    channel: int
+    speech_dbfs: float
+    noise_dbfs: float
+
+
+class RecordingInfo(TypedDict):
+    duration_s: float
+    declared_duration_s: float
+    sample_rate: int
+    channels: int
+    codec: str
+    container: str
+    sha256: str
+
+
+class Transcript(TypedDict):
+    """What the transcript stage produces (decode, VAD, quiet boost, ASR) and the catalog caches.
+
+    Every key of it is copied into the record, so a field added here reaches the
+    record without further wiring.
+    """
+
+    recording: RecordingInfo
+    speech: list[Span]                 # VAD speech, after the quiet boost
+    levels: list[ChannelLevel]         # measured on the first-pass VAD speech
+    segments: list[Segment]
+    unrecognised_speech: NotRequired[list[Span]]  # speech the ASR could not transcribe
+
+
+class Call(TypedDict):
+    """The call's type and industry, where they came from, and how sure the inference is."""
+
+    type: str
+    industry: str
+    source: Literal["metadata", "inferred"]
+    evidence: list[str]
+    confidence: Literal["metadata", "high", "low"]
+    alternatives: dict[str, list[str]]  # per low value ("type"/"industry"): the classes it may be instead
+
+
+class Annotation(TypedDict):
+    """A located statement with its delivery measurements and, once cut, its clip."""
+
+    rule: str
+    label: str
+    start: float
+    end: float
+    channel: int
+    speaker: Speaker
+    text: str
+    matched_phrase: str
+    score: float
+    fields: dict[str, str]
+    concepts: dict[str, str]           # found by meaning: the keyword heard for each group; else {}
+    credited: bool                     # counts for its rule (pipeline.credit)
+    not_credited: list[Literal["customer", "agent", "question", "negated"]]  # why not: said by the wrong party, ...
+    speech_rate_cps: float
+    acoustic_rate_sps: float
+    level_dbfs: float
+    snr_db: float
+    relative_level_db: float
+    audible: bool
+    rate_ok: bool
+    clip: NotRequired[str]
+    clip_error: NotRequired[str]
+
+
+class Conversation(TypedDict):
+    """The shape of the call (pipeline.conversation): seconds, by role from pipeline.speakers."""
+
+    talk_s: dict[str, float]           # agent, customer, unknown
+    agent_talk_ratio: float | None
+    longest_silence_s: float
+    longest_silence_at: float | None
+    total_silence_s: float
+    overtalk_count: int | None         # stereo only
+    overtalk_s: float | None
+    agent_interruptions: int | None
+
+
+class Splice(TypedDict):
+    time: float
+    score: float
+    detectors: list[str]
+    evidence: dict[str, Any]
+    clip: NotRequired[str]
+    clip_error: NotRequired[str]
+
+
+class Flag(TypedDict):
+    """A problem for a reviewer; `channel` None means the whole call (missing, splice)."""
+
+    problem: Problem
+    rule: str | None
+    start: float | None
+    end: float | None
+    channel: int | None
+    message: str
+
+
+class Error(TypedDict):
+    code: str
+    message: str
+    traceback: NotRequired[str]
+
+
+class ModelIdentity(TypedDict):
+    name: str
+    sha256: str
+
+
+class CatalogIdentity(TypedDict):
+    sha256: str
+    files: list[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class EffectiveOptions:
+    """The settings a record was produced with (ScanOptions less what cannot change a result)."""
+
+    language: str
+    beam_size: int
+    max_duration_s: float
+    redact: bool
+    vad: VadOptions
+    recovery: RecoveryOptions
+    match: MatchOptions
+    splice: SpliceOptions
+    speakers: SpeakerOptions
+
+
+class Provenance(TypedDict):
+    """What produced a record: tool version, model and catalog checksums, effective options."""
+
+    callaudit: str
+    model: ModelIdentity
+    catalog: CatalogIdentity
+    options: EffectiveOptions
+
+
+class Record(TypedDict):
+    """One call: the transcript stage's fields, then the checks', then provenance."""
+
+    file: str
+    call_id: str
+    status: Literal["ok", "error"]
+    error: Error | None
+    recording: RecordingInfo | None
+    speech: list[Span]
+    levels: list[ChannelLevel]
+    segments: list[Segment]
+    unrecognised_speech: NotRequired[list[Span]]
+    roles: dict[str, Any] | None       # how the agent was found (pipeline.speakers.assign_roles)
+    call: Call | None
+    annotations: list[Annotation]
+    splices: list[Splice]
+    conversation: Conversation | None
+    flags: list[Flag]
+    provenance: Provenance   # stamped by the scan on every record it writes
+
+
+# -- the inspection package (`callaudit package`) ------------------------------------
+# Not part of the call record: what the package's checks return. Every finding that
+# reaches the package passes through pipeline.package.package_findings.
+
+PackageCategory = Literal["基础通话记录", "合规性标识记录", "投诉处理通话记录", "敏感业务专项记录", "异常通话监控记录"]
+PackageCheck = Literal[
+    "unlinked", "no_recording", "duration_mismatch",                         # recording <-> CDR row
+    "no_consent", "consent_after_call", "consent_withdrawn",                  # marketing consent
+    "no_handling_record", "handling_fields_missing", "promise_broken", "recurring_category",   # complaints
+    "certificate_unknown", "certificate_other_agent", "certificate_type", "certificate_not_valid",
+    "scan",                                                                  # a flag of the call's record
+]
+
+
+class RowRef(TypedDict):
+    """A row of an input file, as a spreadsheet shows it (the header is row 1 unless a title is above it)."""
+
+    file: str
+    row: int
+
+
+class Link(TypedDict):
+    """A recording and the CDR row it belongs to."""
+
+    call_id: str
+    file: str                          # the recording, relative to the archive root
+    cdr: RowRef
+    method: Literal["call_id", "file", "numbers_time"]
+    offset_s: float | None             # numbers_time: file-name start minus CDR start
+
+
+class PackageFlag(TypedDict):
+    """A problem the package reports; `categories` are those of the package it makes fail."""
+
+    check: PackageCheck
+    categories: list[PackageCategory]
+    call_id: str | None                # the recording, when there is one
+    cdr: RowRef | None                 # the call-detail row, when there is one
+    row: RowRef | None                 # the consent / complaint / agent row concerned
+    subject: str                       # the number, agent, category or rule concerned
+    message: str
+    candidate: str | None              # the nearest candidate (consent number, certificate), if any
+    problem: NotRequired[Problem]      # check "scan": the record flag's problem and rule
+    rule: NotRequired[str | None]
+    start: NotRequired[float | None]
+    review: NotRequired[Literal["open", "confirmed", "second_look", "dismiss_pending", "dismissed"]]  # the reviewer's state (pipeline.review_store)
+
+
+class InputProblem(TypedDict):
+    """A row or file of an input that could not be used; listed, never fatal."""
+
+    source: Literal["records", "consent", "complaints", "agents", "scan"]
+    file: str
+    row: int | None
+    field: str | None
+    value: str | None
+    reason: str
+
+
+# -- JSON Schema -------------------------------------------------------------------
+_PLAIN = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null"}
+
+
+def _schema_of(tp, defs: dict) -> dict:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp in _PLAIN:
+        return {"type": _PLAIN[tp]}
+    if tp is Any:
+        return {}
+    if origin is Literal:
+        return {"enum": list(args)}
+    if origin in (Union, types.UnionType):
+        return {"anyOf": [_schema_of(a, defs) for a in args]}
+    if origin is list:
+        return {"type": "array", "items": _schema_of(args[0], defs)}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": _schema_of(args[1], defs)}
+    if is_typeddict(tp) or dataclasses.is_dataclass(tp):
+        if tp.__name__ not in defs:
+            defs[tp.__name__] = {}  # placeholder: recursion-safe
+            defs[tp.__name__] = _object_schema(tp, defs)
+        return {"$ref": f"#/$defs/{tp.__name__}"}
+    raise TypeError(f"no JSON Schema for {tp!r}")
+
+
+def _object_schema(cls, defs: dict) -> dict:
+    hints = get_type_hints(cls)
+    if dataclasses.is_dataclass(cls):
+        required = [f.name for f in dataclasses.fields(cls)]
+    else:
+        required = [k for k in hints if k in cls.__required_keys__]
+    out = {"type": "object", "properties": {k: _schema_of(v, defs) for k, v in hints.items()},
+           "required": required, "additionalProperties": False}
+    if cls.__doc__ and not cls.__doc__.startswith(cls.__name__ + "("):  # dataclasses invent a doc
+        out["description"] = " ".join(cls.__doc__.split())
+    return out
+
+
+def record_json_schema() -> dict:
+    """The JSON Schema (draft 2020-12) of a call record, from the types above."""
+    defs: dict = {}
+    top = _object_schema(Record, defs)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "callaudit call record",
+            **top, "$defs": dict(sorted(defs.items()))}
+
+
+if __name__ == "__main__":
+    sys.stdout.write(json.dumps(record_json_schema(), indent=1, ensure_ascii=False) + "\n")

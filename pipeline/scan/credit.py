@@ -1,0 +1,59 @@
+"""Crediting: does a located statement count towards its rule?
+
+The matcher finds the catalog's wording wherever it is heard, but a statement
+counts only when the right party says it as a statement. The customer asking
+"你们这是营销电话吗？" and the agent saying "本电话不是营销电话" contain the disclosure's
+words and disclose nothing. Such a hit is kept as an annotation with
+`credited: false` and its reasons, so a reviewer sees it, and only credited
+annotations satisfy a required rule.
+
+Mood is read from the transcript: Whisper writes the question particle (吗) and
+usually the question mark, and a negation is a word the catalog's own wording
+of the rule does not contain. This is a lexical test: "我不能说这不是营销电话"
+(a double negation) is read as negated, and a question asked without 吗/？/是不是
+("这是营销电话？" said with rising tone but transcribed with a full stop) is not seen.
+"""
+
+from __future__ import annotations
+
+from pipeline.scan.rules import Rule
+
+# Said right after the statement, these make it a question ("这是营销电话吗？").
+QUESTION_TAIL = ("吗", "么", "嘛", "?", "？")
+# Said inside or just before the statement, these make it a question ("是不是营销电话").
+QUESTION_WORDS = ("是不是", "是否", "对不对", "有没有", "是吧")
+# Said inside or just before the statement, these deny it ("本电话不是营销电话").
+NEGATIONS = ("不是", "并非", "并不是", "没有", "不属于", "不算", "不为", "非营销")
+TAIL_CHARS = 2      # characters after the statement read for a question particle
+BEFORE_CHARS = 4    # characters before it read for a question word or negation
+
+
+def _rule_wording(rule: Rule) -> str:
+    """Every phrase and concept keyword of the rule: negations in it belong to the statement."""
+    words = [p for s in rule.phrase_sets for p in s.phrases]
+    words += [k for s in rule.phrase_sets for c in s.concepts for _, group in c.groups for k in group]
+    return "|".join(words)
+
+
+def reasons(rule: Rule, speaker: str, text: str, before: str, after: str) -> list[str]:
+    """Why a statement does not count: "customer" (or "agent"), "question", "negated"; [] when it counts.
+
+    `text` is the transcript over the statement, `before`/`after` the raw words
+    just before and after it in the same turn. A speaker "unknown" is not held
+    against the statement: the split could not say who it was.
+    """
+    found = []
+    if rule.speaker != "any" and speaker not in (rule.speaker, "unknown"):
+        found.append(speaker)
+    tail = after.strip()[:TAIL_CHARS]
+    near = before[-BEFORE_CHARS:] + text
+    if any(mark in tail or text.rstrip().endswith(mark) for mark in QUESTION_TAIL) or \
+            any(word in near for word in QUESTION_WORDS):
+        found.append("question")
+    wording = _rule_wording(rule)
+    plain = near
+    for word in QUESTION_WORDS:      # the 不是 of 是不是 asks, it does not deny
+        plain = plain.replace(word, "")
+    if any(word in plain and word not in wording for word in NEGATIONS):
+        found.append("negated")
+    return found
