@@ -26,7 +26,7 @@ import opencc
 from pypinyin import Style, lazy_pinyin
 from rapidfuzz.distance import Levenshtein
 
-from pipeline.scan import credit
+from pipeline.scan import credit, prohibited
 from pipeline.scan.outputs import clock
 from pipeline.scan.rules import (
     GAP_MARKERS,
@@ -39,7 +39,7 @@ from pipeline.scan.rules import (
 
 HOMOPHONE_COST = 0.1       # same toneless pinyin, different character: Whisper's commonest error
 CAPTURE_LOOKAHEAD = 30     # characters after a statement searched for captured fields
-CONTEXT_WORDS = 3          # words of the same turn kept on each side of a statement, to read its mood
+CONTEXT_WORDS = 6          # words of the same turn kept on each side of a statement, to read its mood
 MIN_KEYWORD_PINYIN = 3     # shorter classification keywords match literally only
 # A concept keyword counts at this alignment score: a 2-character keyword survives two
 # homophones (推废 for 退费, 90) or one near-homophone (景深 for 谨慎, 79), never a wrong
@@ -463,6 +463,13 @@ def _annotation(rule: Rule, hit: Hit, not_credited: list[str]) -> dict:
             "credited": not not_credited, "not_credited": not_credited}
 
 
+def _verdict(rule: Rule, hit: Hit) -> list[str]:
+    """Why a hit does not count: pipeline.scan.prohibited for a forbidden statement, else pipeline.scan.credit."""
+    if rule.prohibited:
+        return prohibited.reasons(rule, _annotation(rule, hit, []), hit.before, hit.after)
+    return credit.reasons(rule, hit.speaker, hit.text, hit.before, hit.after)
+
+
 def point_to_unrecognised(flags: list[dict], unrecognised: list[dict]) -> list[dict]:
     """Add to each `missing` or `needs_review` flag where the transcript has holes.
 
@@ -558,12 +565,14 @@ def check_call(segments: list[dict], call: dict, catalog: Catalog, fast_segments
         if not rule.applies(call_type, industry):
             continue
         hits = find_statements(rule, segments, call_type, industry, options.join_max_gap_s)
-        if not hits and fast_segments:
+        if not hits and fast_segments and not rule.prohibited:   # a forbidden wording is not searched loosely
             loose = replace(rule, min_score=rule.min_score - options.fast_slack)
             hits = find_statements(loose, list(fast_segments), call_type, industry, options.join_max_gap_s)
-        verdicts = [credit.reasons(rule, h.speaker, h.text, h.before, h.after) for h in hits]
+        verdicts = [_verdict(rule, h) for h in hits]
         found = [_annotation(rule, h, v) for h, v in zip(hits, verdicts)]
         annotations += found
+        if rule.prohibited:
+            flags += prohibited.flags(rule, found)
         credited = [h for h, v in zip(hits, verdicts) if not v]
         flag = _flag(rule, credited, [a for a in found if not a["credited"]]) if rule.required else None
         if flag:
