@@ -8,6 +8,7 @@ documented schema, with the shipped defaults, is `phrases/records.yaml`.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -75,8 +76,8 @@ class RecordsConfig:
 
 
 def header_key(text: str) -> str:
-    """How headers are compared: case, spaces, underscores and a bracketed unit do not count."""
-    text = re.sub(r"[(（\[【].*?[)）\]】]", "", str(text))
+    """How headers are compared: case, spaces, underscores, full-width forms and a bracketed unit do not count."""
+    text = re.sub(r"[(（\[【].*?[)）\]】]", "", unicodedata.normalize("NFKC", str(text)))
     return re.sub(r"[\s_\-:：]+", "", text).lower()
 
 

@@ -73,6 +73,7 @@ class Source:
     blank_rows: int = 0             # empty lines or rows skipped
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    header_note: str | None = None  # headers no alias knows while fields lack a column (also in notes)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -211,14 +212,38 @@ def find_header(rows: list[list], config: RecordsConfig, column_map: dict[str, s
         if sum(1 for name in REQUIRED_FIELDS if name in mapping) >= needed:
             return index, mapping
     first = next((" | ".join(_clean(c) for c in r if _clean(c)) for r in rows if any(_clean(c) for c in r)), "")
+    best = max(rows[:HEADER_SEARCH_ROWS], key=lambda r: len(map_header([_clean(c) for c in r], config, column_map)),
+               default=[])
+    mapping = map_header([_clean(c) for c in best], config, column_map)
+    unknown = [_clean(c) for i, c in enumerate(best) if _clean(c) and i not in mapping.values()]
+    missing = [f"{FIELD_LABELS[n]} ({n})" for n in REQUIRED_FIELDS if n not in mapping]
     raise ReadError(f"no header with the call-record columns in the first {HEADER_SEARCH_ROWS} rows "
-                    f"(first row: {first[:120]!r}); name the columns with --columns MAP.yaml")
+                    f"(first row: {first[:120]!r}; headers not recognised: {', '.join(map(repr, unknown[:12]))}; "
+                    f"fields without a column: {', '.join(missing)}); add the headers to 'columns' in "
+                    f"phrases/records.yaml or name them with --columns MAP.yaml")
 
 
-def _missing_notes(source: Source, mapping: dict[str, int]) -> None:
+def unknown_header_note(file: str, cells: list, mapping: dict[str, int], labels: dict[str, str],
+                        settings: str) -> str | None:
+    """What to say when a header row holds names no alias knows while fields are still without a column:
+    the file, those headers and the missing fields (None when every field has one, or every header is known)."""
+    unknown = [_clean(c) for i, c in enumerate(cells) if _clean(c) and i not in mapping.values()]
+    missing = [f"{labels[name]} ({name})" for name in labels if name not in mapping]
+    if not unknown or not missing:
+        return None
+    return (f"{file}: header{'s' if len(unknown) > 1 else ''} {', '.join(repr(u) for u in unknown)} not recognised; "
+            f"fields still without a column: {', '.join(missing)}. Add the header to its field's list "
+            f"in {settings} (case, spaces and full-width forms do not matter)")
+
+
+def _missing_notes(source: Source, cells: list, mapping: dict[str, int]) -> None:
     for name in REQUIRED_FIELDS:
         if name not in mapping:
             source.notes.append(f"no {FIELD_LABELS[name]} ({name}) column: every row is rejected for it")
+    note = unknown_header_note(source.name, cells, mapping, FIELD_LABELS, "phrases/records.yaml 'columns'")
+    if note:
+        source.notes.append(note)
+        source.header_note = note
 
 
 def _field_columns(mapping: dict[str, int], cell) -> list[pl.Expr]:
@@ -277,7 +302,7 @@ def read_csv(path: Path, config: RecordsConfig, column_map: dict[str, str], tmp:
     source.header_row = index + 1
     header = (top[index] or "").split(separator)
     source.columns = {name: _clean(header[i]) for name, i in mapping.items()}
-    _missing_notes(source, mapping)
+    _missing_notes(source, header, mapping)
     width = len(header)
     parts = pl.col(LINE).str.splitn(separator, width + 1)
     fields = _scan_lines(path).filter(pl.col("row") > index + 1).select(
@@ -344,7 +369,7 @@ def read_workbook(path: Path, config: RecordsConfig, column_map: dict[str, str])
             continue
         source.header_row = index_row + 1
         source.columns = {name: _clean(top[index_row][i]) for name, i in mapping.items()}
-        _missing_notes(source, mapping)
+        _missing_notes(source, list(top[index_row]), mapping)
         names = table.columns
         body = table.with_row_index("row", offset=1).slice(index_row + 1)
         blank = pl.all_horizontal(pl.col(names).is_null() | (pl.col(names).str.strip_chars() == ""))
