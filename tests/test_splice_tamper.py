@@ -141,7 +141,7 @@ def test_fused_margins(tamper_results):
 # the real-speech set (fixtures/real; the recordings themselves are not in git)
 # --------------------------------------------------------------------------- #
 REAL_MAX_FUSED = 0.8            # every genuine real recording stays 20 % under a flag
-# Recall floors on the real-speech set, per splice point, as measured (see README "Splices"):
+# Recall floors on the real-speech set, per splice point, as measured (see docs/checks.md "Splices"):
 # inserts 6/54 joins, all 6 of them in the G.711-archived-as-FLAC chain; pause cuts 3/27.
 REAL_RECALL_FLOORS = {"insert": 0.1, "pause_cut": 0.1, "speech_cut": 0.0}
 

@@ -24,7 +24,7 @@ genuine calls), ``broadband`` (broadband burst in short STFT frames) and
 ``noise_floor`` (background floor / colour change point), which fire on clean calls
 at the levels where they would catch anything.
 
-On real speech (fixtures/real, README "Splices") these detectors find few edits: an
+On real speech (fixtures/real, docs/checks.md "Splices") these detectors find few edits: an
 insert from another quiet recording, a hard cut inside speech and a crossfaded cut in
 a pause leave no background step, hum or grid trace there. The thresholds are set so
 that genuine recordings raise no flag, the first requirement for a flag on a complaint
