@@ -24,15 +24,19 @@ from pipeline.core.catalog import CatalogDBError
 from pipeline.core.errors import UsageError
 from pipeline.core.meta import MetaError, load_meta
 from pipeline.core.models import ModelError
+from pipeline.core.settings import CatalogError
 from pipeline.package import build as package
 from pipeline.records import command as records
 from pipeline.records.config import load_column_map, parse_period
 from pipeline.records.read import ReadError
 from pipeline.scan import clips, engine, outputs, report
 from pipeline.scan.decode import MAX_DURATION_S
-from pipeline.scan.rules import CatalogError, load_catalog
+from pipeline.scan.discovery import archive_root, discover
+from pipeline.scan.options import DEFAULT_PHRASES_DIR, ScanOptions
+from pipeline.scan.phrase_catalog import load_catalog
 from pipeline.scan.speakers import SpeakerOptions
 from pipeline.scan.vad import VadOptions
+from pipeline.scan.workers import Backend
 from pipeline.serve import accounts
 
 
@@ -58,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--language", default="zh", help="ASR language (default zh)")
     scan.add_argument("--vad-aggressiveness", type=int, choices=range(4), default=VadOptions.aggressiveness,
                       help="webrtcvad aggressiveness 0-3 (higher drops more noise)")
-    scan.add_argument("--phrases", default=str(engine.DEFAULT_PHRASES_DIR),
+    scan.add_argument("--phrases", default=str(DEFAULT_PHRASES_DIR),
                       help="folder of phrase-catalog YAML files")
     scan.add_argument("--agent-channel", type=int, choices=(0, 1),
                       help="stereo: the agent's channel (0 left, 1 right); default: the metadata's agent_channel, "
@@ -140,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _backend(name: str) -> engine.Backend | None:
+def _backend(name: str) -> Backend | None:
     """The analysis backend of `--engine`: None for local worker processes; Ray is imported only when asked for."""
     if name == "ray":
         from pipeline.scan import distributed
@@ -151,7 +155,7 @@ def _backend(name: str) -> engine.Backend | None:
 def run_scan(args: argparse.Namespace) -> int:
     os.umask(0o077)  # recordings are personal data: every output is owner-only (0700 / 0600)
     load_catalog(args.phrases)  # a catalog error is a usage error: report it before any work
-    options = engine.ScanOptions(
+    options = ScanOptions(
         model=args.model, language=args.language, beam_size=args.beam_size,
         vad=VadOptions(aggressiveness=args.vad_aggressiveness), phrases_dir=args.phrases,
         workers=max(1, args.workers), meta=load_meta(args.meta) if args.meta else {},
@@ -159,7 +163,7 @@ def run_scan(args: argparse.Namespace) -> int:
         address=args.address,
         speakers=SpeakerOptions(agent_channel=args.agent_channel, vad_aggressiveness=args.vad_aggressiveness),
     )
-    recordings = engine.discover(args.paths, engine.archive_root(args.paths, args.root))
+    recordings = discover(args.paths, archive_root(args.paths, args.root))
     if not recordings:
         print(f"callaudit: no recordings found under {' '.join(args.paths)}", file=sys.stderr)
         return 2

@@ -4,7 +4,8 @@ Three tables carry the results:
 
 * `transcripts` caches the transcript stage (decode, VAD, quiet boost, ASR) by
   (recording sha256, key); the key covers the model's sha256, the ASR and VAD
-  settings and that stage's code, never the phrase catalog (pipeline.engine.transcript_key).
+  settings and that stage's code, never the phrase catalog
+  (pipeline.scan.cache_keys.transcript_key).
 * `analyses` caches each finished record by (recording sha256, fingerprint); the
   fingerprint adds the phrase catalog, thresholds, the checks' code and the file's
   metadata row. A re-scan of an unchanged recording finds its record here and
