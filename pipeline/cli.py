@@ -1,6 +1,6 @@
 """Command line: `callaudit scan PATH... --out DIR`, `report DIR`, `flags DIR`, `records CDR... --out DIR`,
 `package --scan DIR --records CDR... --out PKG`, `serve DIR`, `users add DIR NAME`, `access-log DIR --out FILE`.
-Only parses arguments and wires stages.
+Only parses arguments and wires stages: no check, format or file layout is decided here.
 
 Exit status: 0 when the batch finished (files that failed have error records in
 the report), 2 for usage errors (bad arguments, unreadable metadata or phrase
@@ -26,6 +26,8 @@ from pipeline.core.meta import MetaError, load_meta
 from pipeline.core.models import ModelError
 from pipeline.core.settings import CatalogError
 from pipeline.package import build as package
+from pipeline.package.config import DEFAULT_CONFIG as PACKAGE_CONFIG
+from pipeline.package.join import PackageOptions
 from pipeline.records import command as records
 from pipeline.records.config import load_column_map, parse_period
 from pipeline.records.read import ReadError
@@ -136,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     pkg.add_argument("--agents", type=Path, metavar="CSV", help="agent register: certificate number, type, validity")
     pkg.add_argument("--out", required=True, type=Path, metavar="PKG", help="package folder (replaced as a whole)")
     pkg.add_argument("--redact", action="store_true", help="mask phone numbers in every text of the package")
-    pkg.add_argument("--config", type=Path, default=package.DEFAULT_CONFIG,
+    pkg.add_argument("--config", type=Path, default=PACKAGE_CONFIG,
                      help="package settings (default phrases/package.yaml)")
     pkg.add_argument("--records-config", type=Path, default=records.DEFAULT_CONFIG,
                      help="call-detail record settings (default phrases/records.yaml)")
@@ -223,11 +225,12 @@ def run_records(args: argparse.Namespace) -> int:
 
 def run_serve(args: argparse.Namespace) -> int:
     from pipeline.serve import app as serve  # the web stack is loaded only to serve
+    from pipeline.serve.workbench import ServeOptions
     os.umask(0o077)
     if not _loopback(args.host):
         print(f"callaudit: warning: listening on {args.host}: other machines can reach the workbench, and it "
               "speaks plain HTTP; put a TLS proxy in front of it", file=sys.stderr)
-    options = serve.ServeOptions(host=args.host, port=args.port, meta=load_meta(args.meta) if args.meta else {})
+    options = ServeOptions(host=args.host, port=args.port, meta=load_meta(args.meta) if args.meta else {})
     app = serve.build_app(args.out, options)
     print(f"callaudit: review workbench on http://{args.host}:{args.port}/ (Ctrl-C stops it)", file=sys.stderr)
     serve.run(app, options)
@@ -277,10 +280,10 @@ def run_access_log(args: argparse.Namespace) -> int:
 
 def run_package(args: argparse.Namespace) -> int:
     os.umask(0o077)  # the package holds recordings and call records: personal data
-    options = package.PackageOptions(records=args.records, consent=args.consent, complaints=args.complaints,
-                                     agents=args.agents, config_path=args.config, records_config=args.records_config,
-                                     column_map=load_column_map(args.columns) if args.columns else {},
-                                     redact=args.redact)
+    options = PackageOptions(records=args.records, consent=args.consent, complaints=args.complaints,
+                             agents=args.agents, config_path=args.config, records_config=args.records_config,
+                             column_map=load_column_map(args.columns) if args.columns else {},
+                             redact=args.redact)
     summary = package.build_package(args.scan, args.out, options)
     for c in summary["categories"]:
         print(f"  {c['category']}: {c['items']} {c['item_name']}, {c['rejected']} will be rejected", file=sys.stderr)

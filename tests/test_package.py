@@ -229,7 +229,7 @@ def test_qualification_flags():
 
 # -- redaction -----------------------------------------------------------------------------
 def test_masker_masks_numbers_in_text_and_names_but_keeps_ids_and_paths():
-    from pipeline.package.build import Masker
+    from pipeline.package.masker import Masker
 
     mask = Masker(True)
     assert mask("call to 138 7826 7048 and 13878267048") == "call to *** **** 7048 and *******7048"

@@ -22,6 +22,7 @@ Each finished recording is committed in one transaction after its files are on
 disk, so a scan killed at any moment resumes where it stopped: committed calls
 are skipped, the one in flight is redone (its files are replaced atomically).
 The database runs in WAL mode with synchronous=FULL.
+It stores and returns records; it never computes one (the scan stages do).
 """
 
 from __future__ import annotations
