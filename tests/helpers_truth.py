@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rapidfuzz.distance import Levenshtein
 
-from pipeline.scan.rules import load_catalog
+from pipeline.scan.phrase_catalog import load_catalog
 from pipeline.scan.transcribe import to_simplified
 
 DIGITS = str.maketrans("0123456789幺两", "零一二三四五六七八九一二")

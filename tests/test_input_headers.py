@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from pipeline.package.build import TOLERATED_CDR_FIELDS
+from pipeline.package.join import TOLERATED_CDR_FIELDS
 from pipeline.package.complaints import check_complaints, load_handling
 from pipeline.package.config import load_package_config
 from pipeline.package.inputs import read_input

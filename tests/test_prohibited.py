@@ -12,7 +12,7 @@ from conftest import ROOT
 from pipeline.core.settings import CatalogError
 from pipeline.scan import prohibited
 from pipeline.scan.match import check_call
-from pipeline.scan.rules import load_catalog
+from pipeline.scan.phrase_catalog import load_catalog
 
 CATALOG = load_catalog(ROOT / "phrases")
 PROHIBITED = {r.id for r in CATALOG.rules if r.prohibited}

@@ -15,7 +15,7 @@ from helpers_serve import PASSWORD, client, login
 from helpers_truth import flag_tally
 
 from pipeline.core import review_store
-from pipeline.scan.rules import load_catalog
+from pipeline.scan.phrase_catalog import load_catalog
 from pipeline.serve import accounts
 
 PROHIBITED_SET = ROOT / "fixtures" / "prohibited"

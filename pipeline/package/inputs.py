@@ -21,7 +21,8 @@ from pathlib import Path
 from pipeline.core.schema import InputProblem
 from pipeline.package.config import FIELD_LABELS, INPUT_FIELDS, PackageConfig
 from pipeline.records.config import header_key
-from pipeline.records.read import ReadError, detect_encoding, unknown_header_note
+from pipeline.records.header import unknown_header_note
+from pipeline.records.read import ReadError, detect_encoding
 
 TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y%m%d%H%M%S")
 DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d")

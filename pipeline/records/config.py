@@ -3,6 +3,7 @@
 The YAML is edited by compliance officers, so every mistake is a CatalogError
 that names the file and line (the same loader as the phrase catalog). The
 documented schema, with the shipped defaults, is `phrases/records.yaml`.
+It reads settings only: no check runs here.
 """
 
 from __future__ import annotations
@@ -154,7 +155,7 @@ def _parse_thresholds(where: Where, raw: YamlMap, types: dict[str, str]) -> Thre
     if "min_calls" in t:
         values["min_calls"] = where.number(t, "min_calls", low=0, integer=True)
     shares = {}
-    if "type_share" in t and t["type_share"]:
+    if t.get("type_share"):
         spec = where.mapping(t["type_share"], where.key_line(t, "type_share"), "'type_share'", set(types))
         for name, limits in spec.items():
             limits = where.mapping(limits, where.key_line(spec, name), f"type_share '{name}'", {"min", "max"})

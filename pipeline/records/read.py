@@ -17,6 +17,7 @@ without a recognisable header (a notes sheet) is skipped and said so.
 The header is looked for in the first rows (exports often put a title above it):
 the first row in which at least four of the six required fields are recognised,
 by `--columns` or the alias table of `phrases/records.yaml`.
+It reads; it judges no field's form (pipeline.records.check does).
 """
 
 from __future__ import annotations
@@ -29,13 +30,9 @@ from pathlib import Path
 
 import polars as pl
 
-from pipeline.records.config import (
-    FIELD_LABELS,
-    FIELDS,
-    REQUIRED_FIELDS,
-    RecordsConfig,
-    header_key,
-)
+from pipeline.records.config import FIELD_LABELS, FIELDS, REQUIRED_FIELDS, RecordsConfig
+from pipeline.records.header import clean_cell as _clean
+from pipeline.records.header import map_header, unknown_header_note
 
 SNIFF_BYTES = 1 << 20            # encoding and separator are decided on the first MiB
 BLOCK_BYTES = 16 << 20           # GBK files are transcoded in blocks of whole lines
@@ -186,24 +183,6 @@ def transcode(path: Path, encoding: str, target: Path) -> set[int]:
 
 
 # -- header --------------------------------------------------------------------------
-def map_header(cells: list[str], config: RecordsConfig, column_map: dict[str, str]) -> dict[str, int]:
-    """field -> column index, from --columns first, then the alias table; each column used once."""
-    keys = [header_key(c) if c is not None else "" for c in cells]
-    found: dict[str, int] = {}
-    for name in FIELDS:
-        wanted = [column_map[name]] if name in column_map else config.columns.get(name, ())
-        for alias in wanted:
-            key = header_key(alias)
-            if key in keys and keys.index(key) not in found.values():
-                found[name] = keys.index(key)
-                break
-    return found
-
-
-def _clean(cell) -> str:
-    return str(cell).strip().strip('"').strip() if cell is not None else ""
-
-
 def find_header(rows: list[list], config: RecordsConfig, column_map: dict[str, str]) -> tuple[int, dict[str, int]]:
     """(index of the header among `rows`, its field -> column mapping); ReadError when none is found."""
     needed = min(MIN_HEADER_FIELDS, len(REQUIRED_FIELDS))
@@ -221,19 +200,6 @@ def find_header(rows: list[list], config: RecordsConfig, column_map: dict[str, s
                     f"(first row: {first[:120]!r}; headers not recognised: {', '.join(map(repr, unknown[:12]))}; "
                     f"fields without a column: {', '.join(missing)}); add the headers to 'columns' in "
                     f"phrases/records.yaml or name them with --columns MAP.yaml")
-
-
-def unknown_header_note(file: str, cells: list, mapping: dict[str, int], labels: dict[str, str],
-                        settings: str) -> str | None:
-    """What to say when a header row holds names no alias knows while fields are still without a column:
-    the file, those headers and the missing fields (None when every field has one, or every header is known)."""
-    unknown = [_clean(c) for i, c in enumerate(cells) if _clean(c) and i not in mapping.values()]
-    missing = [f"{labels[name]} ({name})" for name in labels if name not in mapping]
-    if not unknown or not missing:
-        return None
-    return (f"{file}: header{'s' if len(unknown) > 1 else ''} {', '.join(repr(u) for u in unknown)} not recognised; "
-            f"fields still without a column: {', '.join(missing)}. Add the header to its field's list "
-            f"in {settings} (case, spaces and full-width forms do not matter)")
 
 
 def _missing_notes(source: Source, cells: list, mapping: dict[str, int]) -> None:

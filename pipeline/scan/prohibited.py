@@ -21,9 +21,9 @@ It must not decide what was said (that is the matcher's) nor cut clips (clips.py
 
 from __future__ import annotations
 
-from pipeline.scan import match
 from pipeline.scan.credit import is_question
 from pipeline.scan.outputs import clock
+from pipeline.scan.pinyin import normalise
 
 # Just before the statement or inside it (not in the wording it matched), these deny it.
 NEGATIONS = ("不能", "不会", "不可能", "不存在", "没有", "并非", "不是", "无法", "不承诺", "不保", "非保", "不敢",
@@ -42,7 +42,7 @@ UNKNOWN_SPEAKER = ("Speaker unknown (no roles for this recording): listen to con
 
 
 def _plain(text: str) -> str:
-    return match.normalise(text)
+    return normalise(text)
 
 
 def reasons(rule, annotation: dict, before: str, after: str) -> list[str]:
