@@ -18,22 +18,29 @@ import json
 from pathlib import Path
 
 from pipeline.integrity import custody as custody_mod
-from pipeline.integrity import verdict
+from pipeline.integrity import population, verdict
 from pipeline.scan import outputs
 
 HEAD_KEY = "custody_head"
 
 
-def format_differences(records: list[dict]) -> dict[str, list[dict]]:
-    """call_id -> the fields in which its format differs from its siblings' norm (empty: none)."""
-    return {}
+def format_differences(records: list[dict], histories: dict[str, custody_mod.History]) -> dict[str, list[dict]]:
+    """call_id -> the fields in which its format differs from its siblings' norm ([]: none; absent: too few siblings).
+
+    Siblings are ordered by the file's mtime when a scan first saw it (kept in the
+    ledger, so an edit after capture cannot move a file into another period).
+    """
+    members = [{"call_id": r["call_id"], "path": r["file"], "signature": r["format"],
+                "mtime": (histories[r["file"]].first.get("mtime") or "") if r["file"] in histories else ""}
+               for r in records if r.get("format")]
+    return population.format_outliers(members)
 
 
 def finish_scan(out_dir: Path, cat, custody: custody_mod.Custody, scopes: list[str] | None, archive: Path) -> None:
     """After a complete scan: `removed` entries, every record's verdict (changed ones rewritten), the head anchor."""
     custody.sweep(scopes, archive)
     records = cat.records()
-    differences = format_differences(records)
+    differences = format_differences(records, custody.history)
     for record in records:
         info = record.get("recording") or {}
         sha, audio = custody.seen.get(record["file"], (info.get("sha256"), info.get("audio_sha256")))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +47,7 @@ class History:
 
     path: str
     call_id: str
-    first: dict                  # the first_seen entry's fingerprint and format signature
+    first: dict                  # the first_seen entry's fingerprint, format signature and file mtime
     first_entry: int
     latest: dict                 # the fingerprint of the newest first_seen / modified / restored entry
     removed: bool = False
@@ -73,7 +74,8 @@ def add_entry(histories: dict[str, History], entry: dict) -> None:
     if not isinstance(path, str):
         return
     if kind == "first_seen" and path not in histories:
-        seen = {**fingerprint(entry), "seen_at": entry.get("first_seen_at"), "format": entry.get("format")}
+        seen = {**fingerprint(entry), "seen_at": entry.get("first_seen_at"), "format": entry.get("format"),
+                "mtime": entry.get("mtime")}
         histories[path] = History(path, entry.get("call_id"), seen, seq, fingerprint(seen))
     history = histories.get(path)
     if history is None:
@@ -115,13 +117,16 @@ class Custody:
         if not sha256:
             return  # unreadable now: nothing to fingerprint (the record says why)
         try:
-            size = os.stat(path).st_size
+            facts = os.stat(path)
         except OSError:
             return
+        size = facts.st_size
         now = {"size": size, "sha256": sha256, "audio_sha256": audio, "seen_at": ledger_mod.utc_now()}
         history = self.history.get(relative)
         if history is None:
-            self._append("first_seen", {"call_id": call_id, "path": relative, "size": size, "sha256": sha256,
+            mtime = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(facts.st_mtime))  # when the call system wrote it
+            self._append("first_seen", {"call_id": call_id, "path": relative, "size": size, "mtime": mtime,
+                                        "sha256": sha256,
                                         "audio_sha256": audio, "format": format_signature,
                                         "first_seen_at": now["seen_at"]})
         elif history.removed:

@@ -40,7 +40,7 @@ RESERVED = ("seq", "kind", "at", "prev", "key", "hash", "sig")
 # The fields each kind of entry must carry. A later kind (issue #27: `destroyed`,
 # `backup_verified`) is one line here.
 KINDS: dict[str, tuple[str, ...]] = {
-    "first_seen": ("call_id", "path", "size", "sha256", "audio_sha256", "format", "first_seen_at"),
+    "first_seen": ("call_id", "path", "size", "mtime", "sha256", "audio_sha256", "format", "first_seen_at"),
     "modified": ("call_id", "path", "previous", "current"),
     "removed": ("call_id", "path", "last", "missing_since"),
     "restored": ("call_id", "path", "current"),

@@ -55,9 +55,12 @@ def custody_layer(evidence: dict) -> schema.IntegrityLayer:
 
 
 def format_layer(signature: dict | None, differences: list[dict] | None) -> schema.IntegrityLayer:
-    """`differences`: the population's outlier fields for this recording (None: no population to compare with)."""
-    if not signature or differences is None:
+    """`differences`: the population's outlier fields for this recording (None: too few siblings to have a norm)."""
+    if not signature:
         return _layer("format", "not_checked", {})
+    if differences is None:
+        return _layer("format", "not_checked", {"reason": "fewer than 6 recordings from this source and period: "
+                                                          "no norm to compare with"})
     return _layer("format", "suspect" if differences else "pass", {"differences": differences})
 
 
@@ -112,7 +115,7 @@ def flags(found: schema.Integrity) -> list[schema.Flag]:
 
 def describe(difference: dict) -> str:
     """One outlier field as people read it: field value (norm: N of M siblings)."""
-    share = difference.get("siblings_sharing_norm")
+    share = difference.get("siblings_sharing")
     of = difference.get("siblings")
     tail = f"，{share}/{of} 同源录音为此" if share is not None and of is not None else ""
     return f"{difference.get('field')}={difference.get('value')!r}（常见 {difference.get('norm')!r}{tail}）"

@@ -43,6 +43,7 @@ from pipeline.core import errors, fileio, models, redact, schema
 from pipeline.core import meta as meta_mod
 from pipeline.core.errors import InputError, UsageError
 from pipeline.integrity import archive as integrity_archive
+from pipeline.integrity import containers, mp3frames, signature
 from pipeline.integrity import custody as custody_mod
 from pipeline.integrity.ledger import Signer
 from pipeline.scan import (
@@ -269,6 +270,7 @@ class Analyser:
                     transcript = self.transcript_stage(audio)
                 record.update(copy.deepcopy(transcript))
                 record["recording"]["audio_sha256"] = custody_mod.audio_sha256(audio.samples, audio.sample_rate)
+                record["format"] = signature.format_signature(rec.path)
                 record.update(self.checks_stage(rec, info, audio, transcript, meta_row))
         except InputError as exc:
             record.update(status="error", error=exc.as_dict())
@@ -435,7 +437,7 @@ def _analyse_in_processes(recordings: list[Recording], options: ScanOptions) -> 
 # and a change to the outputs re-does neither.
 TRANSCRIPT_MODULES = (decode, vad, levels, recovery, transcribe, errors)
 CHECK_MODULES = (decode, levels, match, rules, delivery, splice, meta_mod, redact, errors, schema,
-                 speakers, credit, conversation, custody_mod)
+                 speakers, credit, conversation, custody_mod, signature, containers, mp3frames)
 
 
 def callaudit_version() -> str:
