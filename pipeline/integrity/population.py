@@ -17,6 +17,10 @@ Margins, and why:
   share. A field without such a majority (the source itself varies in it) has no
   norm and flags nobody. A genuine call system writes these identically every
   time; the only genuine changes are upgrades, handled below.
+* ``*_used`` facts (MP3: reservoir, short blocks, scfsi ...) are compared one way:
+  a member that uses what no sibling's encoder ever used is flagged; one that does
+  not use what the siblings sometimes use is not (a quiet call may need no short
+  block at all).
 * Numeric statistics (``stats``: frame-choice shares and means, packet sizes): the
   norm is the siblings' median, the allowed range median ± ``SPREAD_K`` × spread,
   spread = max(1.4826 × MAD, ``REL_FLOOR`` × |median|, ``ABS_FLOOR``), widened to
@@ -72,7 +76,7 @@ def flatten(signature: dict) -> tuple[dict, dict]:
             for key, sub in value.items():
                 walk(f"{prefix}.{key}" if prefix else key, sub)
         else:
-            cats[prefix] = json.dumps(value, sort_keys=True) if isinstance(value, list) else value
+            cats[prefix] = value
 
     for key, value in signature.items():
         if key not in NOT_COMPARED and key != "stats":
@@ -133,7 +137,9 @@ def _differences(own: tuple[dict, dict], others: list[tuple[dict, dict]]) -> lis
         norm, n = values.most_common(1)[0]
         if n <= NORM_SHARE * len(others) or _key(cats.get(field)) == norm:
             continue
-        found.append({"field": field, "value": _unkey(_key(cats.get(field))), "norm": _unkey(norm),
+        if field.endswith("_used") and norm != "false":  # "sometimes" may be "not on this call"
+            continue
+        found.append({"field": field, "value": cats.get(field), "norm": _unkey(norm),
                       "siblings_sharing": n, "siblings": len(others)})
     found = _collapse_blocks(found, cats, others)
     for field in sorted(nums):
@@ -151,27 +157,31 @@ def _differences(own: tuple[dict, dict], others: list[tuple[dict, dict]]) -> lis
 def _collapse_blocks(found: list[dict], cats: dict, others: list[tuple[dict, dict]]) -> list[dict]:
     """One difference for a whole header block the member lacks (or alone has), not one per field in it."""
     out: list[dict] = []
-    merged: dict[str, dict] = {}
+    merged: set[str] = set()
     for d in found:
         parts = d["field"].split(".")
         block = next((".".join(parts[:j]) for j in range(1, len(parts))
-                      if _block_absent(".".join(parts[:j]), cats, others)), None)
+                      if _absent(".".join(parts[:j]), cats) != _norm_absent(".".join(parts[:j]), others)), None)
         if block is None:
             out.append(d)
         elif block not in merged:
-            own_absent = block in cats
-            merged[block] = {"field": block, "value": None if own_absent else "present",
-                             "norm": "present" if own_absent else None,
-                             "siblings_sharing": d["siblings_sharing"], "siblings": d["siblings"]}
-            out.append(merged[block])
+            merged.add(block)
+            own_absent = _absent(block, cats)
+            out.append({"field": block, "value": None if own_absent else "present",
+                        "norm": "present" if own_absent else None,
+                        "siblings_sharing": d["siblings_sharing"], "siblings": d["siblings"]})
     return out
 
 
-def _block_absent(block: str, cats: dict, others: list[tuple[dict, dict]]) -> bool:
-    """The block is null on one side: in this member, or in more than NORM_SHARE of its siblings."""
+def _absent(block: str, cats: dict) -> bool:
+    """No field of the block, or the block itself null (a header the file does not have)."""
     if block in cats:
         return cats[block] is None
-    return sum(1 for o in others if block in o[0] and o[0][block] is None) > NORM_SHARE * len(others)
+    return not any(f.startswith(block + ".") for f in cats)
+
+
+def _norm_absent(block: str, others: list[tuple[dict, dict]]) -> bool:
+    return sum(1 for o in others if _absent(block, o[0])) > NORM_SHARE * len(others)
 
 
 def _allowed(values: list[float]) -> tuple[float, float]:
@@ -187,8 +197,7 @@ def _key(value):
 
 
 def _unkey(key: str):
-    value = json.loads(key)
-    return json.loads(value) if isinstance(value, str) and value[:1] == "[" else value
+    return json.loads(key)
 
 
 def _periods(group: list[dict]) -> list[list[dict]]:
