@@ -22,14 +22,17 @@ Margins, and why:
   not use what the siblings sometimes use is not (a quiet call may need no short
   block at all).
 * Numeric statistics (``stats``: frame-choice shares and means, packet sizes): the
-  norm is the siblings' median, the allowed range median ± ``SPREAD_K`` × spread,
-  spread = max(1.4826 × MAD, ``REL_FLOOR`` × |median|, ``ABS_FLOOR``), widened to
-  the siblings' own min..max. K = 6 robust SDs is far outside what content
-  variation gives one encoder configuration (a normal tail of 1e-9), so a genuine
-  call with unusual audio stays inside; a different encoder's choices differ by
-  whole factors (bit reservoir on/off, another region split, scalefactor coding).
-  The floors stop a norm whose siblings happen to agree exactly (MAD 0) from
-  flagging the first recording a hair away.
+  norm is the siblings' median. Allowed: within a factor ``RATIO`` (4) of it, or
+  median ± ``SPREAD_K`` × spread, spread = max(1.4826 × MAD, ``REL_FLOOR`` × |median|,
+  ``ABS_FLOOR``), and never narrower than the siblings' own min..max. Where a
+  configuration makes a choice at all, how often it does still moves with the call:
+  on the development half one LAME configuration gave scalefac_scale shares of
+  0.15-0.78 and scalefactor-coding shares up to 3.1 × their median, so MAD alone (a
+  tight core with a long tail) would flag genuine calls; a factor of 4 covers that
+  with room. What tells encoders apart is a factor of 10-300 (bit reservoir 0 % vs
+  99 % of frames) or a choice one of them never makes (the ``*_used`` facts).
+  The floors stop a norm whose siblings agree exactly (MAD 0) from flagging the
+  first recording a hair away.
 * Upgrades: members are ordered by time (``mtime``, or the call date). When a
   value differing from the norm is shared by at least ``MIN_SIBLINGS`` members that
   form one contiguous run in that order (no member with the old value between
@@ -53,6 +56,7 @@ from collections import Counter
 MIN_SIBLINGS = 5
 NORM_SHARE = 0.6
 SPREAD_K = 6.0
+RATIO = 4.0
 REL_FLOOR = 0.05
 ABS_FLOOR = 0.02
 NOT_COMPARED = ("content", "errors", "signature_version")
@@ -185,11 +189,14 @@ def _norm_absent(block: str, others: list[tuple[dict, dict]]) -> bool:
 
 
 def _allowed(values: list[float]) -> tuple[float, float]:
-    """median ± SPREAD_K × robust spread, never narrower than the siblings' own range (see module docstring)."""
+    """Within RATIO of the median or SPREAD_K robust spreads of it, or inside the siblings' range (module docstring)."""
     med = statistics.median(values)
     mad = statistics.median(abs(v - med) for v in values)
     spread = max(1.4826 * mad, REL_FLOOR * abs(med), ABS_FLOOR)
-    return min(med - SPREAD_K * spread, min(values)), max(med + SPREAD_K * spread, max(values))
+    low, high = med - SPREAD_K * spread, med + SPREAD_K * spread
+    if med > 0:
+        low, high = min(low, med / RATIO), max(high, med * RATIO)
+    return min(low, min(values)), max(high, max(values))
 
 
 def _key(value):
