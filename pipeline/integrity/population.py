@@ -33,12 +33,13 @@ Margins, and why:
   99 % of frames) or a choice one of them never makes (the ``*_used`` facts).
   The floors stop a norm whose siblings agree exactly (MAD 0) from flagging the
   first recording a hair away.
-* Upgrades: members are ordered by time (``mtime``, or the call date). When a
-  value differing from the norm is shared by at least ``MIN_SIBLINGS`` members that
-  form one contiguous run in that order (no member with the old value between
-  them, apart from outliers of their own), the run is a period of its own: the
-  group is split there and each period gets its own norm, so a system upgrade is
-  a new norm, not hundreds of flags.
+* Upgrades: members are ordered by time (``mtime``, or the call date). When a field's
+  value changes for good (a cut with at least ``MIN_SIBLINGS`` members on each side,
+  more than NORM_SHARE of each side sharing its side's value, the two values
+  different), the group is split there and each period gets its own norm, so a
+  system upgrade is a new norm, not hundreds of flags; a stray edit on either side
+  does not stop the split and is still flagged within its period. The price: five or
+  more edits in a row, all written the same other way, would be a period too.
 * Leave-one-out: a member is compared with its siblings, never with a norm it
   voted for itself.
 
