@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from functools import lru_cache
+from pathlib import Path
 
 from rapidfuzz.distance import Levenshtein
 
+from pipeline.scan.phrase_catalog import load_catalog
 from pipeline.scan.transcribe import to_simplified
 
 DIGITS = str.maketrans("0123456789幺两", "零一二三四五六七八九一二")
@@ -41,15 +44,23 @@ def said(truth: dict) -> list[dict]:
     return [u for u in truth["utterances"] if u["rule"] and u["delivery"] != "unintelligible"]
 
 
+@lru_cache(maxsize=1)
+def forbidden_rules() -> frozenset[str]:
+    """The catalog's prohibited rules (phrases/prohibited.yaml): wordings that must not be said."""
+    return frozenset(r.id for r in load_catalog(Path(__file__).resolve().parents[1] / "phrases").rules
+                     if r.prohibited)
+
+
 def statement_counts(records: dict[str, dict], truths: dict[str, dict]) -> dict[str, int]:
     """Statements located over their truth span (rule and channel), and annotations over no such statement.
 
     Returns {"found", "total", "annotations", "wrong"}: recall is found/total,
-    precision (annotations - wrong)/annotations.
+    precision (annotations - wrong)/annotations. Annotations of prohibited rules (a denial
+    such as "不承诺保本" is annotated too) are not statements to make: tests/test_prohibited_e2e scores them.
     """
     counts = {"found": 0, "total": 0, "annotations": 0, "wrong": 0}
     for stem, truth in truths.items():
-        annotations = records[stem]["annotations"]
+        annotations = [a for a in records[stem]["annotations"] if a["rule"] not in forbidden_rules()]
         for utt in said(truth):
             counts["total"] += 1
             counts["found"] += any(a["rule"] == utt["rule"] and a["channel"] == utt["channel"] and overlaps(a, utt)

@@ -80,6 +80,39 @@ def test_bad_rows_are_listed_never_fatal(center):
                                            ["categories"][4]["abnormal"]]
 
 
+def test_exports_under_other_headers_find_the_same_problems(center):
+    """The same data under synonym headers, full-width and spaced (callcenter.build(..., "synonyms")), a complaint
+    file naming recordings instead of call ids, and one unexpected call type: packaged from the same scan (no second
+    scan), it finds the same problems; the bad call type is a data problem and hides none of its call's findings."""
+    base = center["base"]
+    truth = callcenter.build(base / "variant", headers="synonyms")
+    proc = package(base / "variant", base / "scan", base / "variant_pkg")
+    assert proc.returncode == 0, proc.stderr
+    findings = json.loads((base / "variant_pkg" / "findings.json").read_text("utf-8"))
+    files = {r["call_id"]: r["file"] for r in center["records"]}
+    def found(flags):
+        return sorted((f["check"], _key(f, files)) for f in flags if f["check"] != "scan")
+    assert found(findings["flags"]) == found(center["findings"]["flags"]) == sorted(
+        (p["check"], p["key"]) for p in truth["flags"])
+    def scan_flags(flags):
+        return sorted((f["call_id"], f["problem"], f["rule"] or "", tuple(f["categories"])) for f in flags
+                      if f["check"] == "scan")
+    assert scan_flags(findings["flags"]) == scan_flags(center["findings"]["flags"])
+    listed = sorted(f"{p['file']}:{p['row']}:{p['field']}".replace("[通话记录]", "") for p in findings["input_problems"])
+    assert listed == sorted(p["key"] for p in truth["input_problems"])
+    odd = next(p for p in findings["input_problems"] if p["field"] == "call_type")
+    assert odd["value"] == callcenter.ODD_CALL_TYPE[1]
+    medical = next(c for c, f in files.items() if f == _recording_of(truth, callcenter.ODD_CALL_TYPE[0]))
+    assert any(f["check"] == "certificate_not_valid" and f["call_id"] == medical for f in findings["flags"])
+    lost = next(f for f in findings["flags"] if f["check"] == "no_recording" and "files" in f["cdr"]["file"])
+    assert "service_lost.wav" in lost["message"] and f"row {lost['cdr']['row']}" in lost["message"]
+
+
+def _recording_of(truth: dict, name: str) -> str:
+    """The archive path of a fixture call-center recording by its CALLS name (same order as truth["recordings"])."""
+    return truth["recordings"][[c[0] for c in callcenter.CALLS].index(name)]
+
+
 def test_the_scans_flags_reach_the_package(center):
     scan_flags = sorted((r["call_id"], f["problem"], f["rule"] or "") for r in center["records"] for f in r["flags"])
     passed = sorted((f["call_id"], f["problem"], f["rule"] or "") for f in center["findings"]["flags"]

@@ -39,12 +39,15 @@ def load_error(folder: Path) -> str:
 
 def test_shipped_catalog_loads_with_all_rules():
     catalog = load_catalog(ROOT / "phrases")
-    assert [r.id for r in catalog.rules] == ["marketing_disclosure", "risk_warning", "qualification",
+    assert [r.id for r in catalog.rules] == ["finance_guaranteed_return", "insurance_misrepresented",
+                                             "medical_treatment_instruction", "education_guaranteed_outcome",
+                                             "impersonating_authority",   # phrases/prohibited.yaml comes first
+                                             "marketing_disclosure", "risk_warning", "qualification",
                                              "refund_policy"]
     assert catalog.rule("marketing_disclosure").position.within_first_s == 15
     assert catalog.rule("marketing_disclosure").delivery == {
         "max_rate_cps": 6.5, "min_relative_level_db": -12.0, "min_snr_db": 10.0}
-    assert all(r.required and r.min_score == 72 for r in catalog.rules)
+    assert all(r.required and r.min_score == 72 for r in catalog.rules if not r.prohibited)
 
 
 def test_shipped_risk_warning_has_finance_and_medical_sets():

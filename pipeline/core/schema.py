@@ -24,7 +24,8 @@ from pipeline.scan.speakers import SpeakerOptions
 from pipeline.scan.splice import SpliceOptions
 from pipeline.scan.vad import VadOptions
 
-Problem = Literal["missing", "late", "too_fast", "inaudible", "splice", "needs_review", "long_silence", "integrity"]
+Problem = Literal["missing", "late", "too_fast", "inaudible", "splice", "needs_review", "long_silence", "integrity",
+                  "prohibited"]
 Speaker = Literal["agent", "customer", "unknown"]
 
 
@@ -115,7 +116,8 @@ class Annotation(TypedDict):
     fields: dict[str, str]
     concepts: dict[str, str]           # found by meaning: the keyword heard for each group; else {}
     credited: bool                     # counts for its rule (pipeline.credit)
-    not_credited: list[Literal["customer", "agent", "question", "negated"]]  # why not: said by the wrong party, ...
+    # why not: said by the wrong party, asked, denied; a prohibited wording also quoted or excused (`unless`)
+    not_credited: list[Literal["customer", "agent", "question", "negated", "quoted", "excepted"]]
     speech_rate_cps: float
     acoustic_rate_sps: float
     level_dbfs: float
@@ -158,6 +160,7 @@ class Flag(TypedDict):
     end: float | None
     channel: int | None
     message: str
+    clip: NotRequired[str]             # prohibited: the clip of the statement (pipeline.scan.prohibited)
 
 
 # -- recording integrity (pipeline.integrity) ---------------------------------------

@@ -2,7 +2,7 @@
 
 A complaint call (CDR type in `complaints.complaint_call_types`, or a linked
 recording the scan classified as a complaint) is matched to its handling record
-by call id, else by the caller's number and a received time within
+by call id, else by the recording's file name, else by the caller's number and a received time within
 `receive_tolerance_min` of the call. Flags: `no_handling_record`;
 `handling_fields_missing` (received time, agent, plan, result, satisfaction,
 resolution time); `promise_broken` (a promise in the transcript, "24小时内为您核实",
@@ -17,6 +17,7 @@ Plain data in and out: it reads no file and writes none.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import PurePosixPath
 
 from pipeline.core.schema import InputProblem, PackageFlag
 from pipeline.package.config import PackageConfig
@@ -80,11 +81,21 @@ def promises(record: dict | None, start: datetime, config: PackageConfig) -> lis
     return sorted(found, key=lambda p: p[1])
 
 
-def _handling_of(row: dict, handling: list[dict], config: PackageConfig) -> dict | None:
+def _file_name(path: str | None) -> str:
+    """A recording's file name as two exports may both write it: no folders, case ignored."""
+    return PurePosixPath(str(path or "").replace("\\", "/")).name.lower()
+
+
+def _handling_of(row: dict, recording: str | None, handling: list[dict], config: PackageConfig) -> dict | None:
+    """The call's handling record: by call id, by the recording's file name, else by caller and received time."""
     if row.get("call_id"):
         for h in handling:
             if h.get("call_id") and h["call_id"] == str(row["call_id"]):
                 return h
+    names = {_file_name(n) for n in (recording, row.get("recording")) if n}
+    for h in handling:
+        if h.get("recording") and _file_name(h["recording"]) in names:
+            return h
     near = [(abs((h["received"] - row["start"]).total_seconds()), h) for h in handling
             if h["caller"] and h["caller"] == str(row["caller"]) and h["received"] is not None]
     near = [(gap, h) for gap, h in near if gap <= config.receive_tolerance_min * 60]
@@ -101,14 +112,14 @@ def check_complaints(cdr_rows: list[dict], records_by_id: dict[str, dict], linke
         inferred = ((record or {}).get("call") or {}).get("type")
         if str(row.get("call_type")) not in config.complaint_call_types and inferred != "complaint":
             continue
-        h = _handling_of(row, handling, config)
+        h = _handling_of(row, (linked.links.get(call_id) or {}).get("file"), handling, config)
         heard = promises(record, row["start"], config)
         call = {"cdr": ref(row), "call_id": call_id, "row": row, "handling": h, "promises": heard}
         calls.append(call)
         when = f"complaint call {row['start']:%Y-%m-%d %H:%M:%S} from {row['caller']}"
         if h is None:
-            flags.append(flag("no_handling_record", [CATEGORY], f"{when}: no handling record (by call id, or by "
-                              f"the caller within {config.receive_tolerance_min:g} min)", str(row["caller"]),
+            flags.append(flag("no_handling_record", [CATEGORY], f"{when}: no handling record (by call id, recording file "
+                              f"name, or the caller within {config.receive_tolerance_min:g} min)", str(row["caller"]),
                               call_id, ref(row)))
             continue
         where = {"file": h["_file"], "row": h["_row"]}

@@ -19,9 +19,15 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "phrases" / "package.yaml
 TOP_KEYS = {"link", "consent", "complaints", "qualifications", "sensitive", "columns"}
 LINK_GROUPS = {"caller", "callee", "start"}
 # The columns of each side input; True: the file is unusable without it.
+# A complaint links to its call by call id, by the recording's file name, or by caller and received time.
+FIELD_LABELS = {"number": "号码", "consented_at": "同意时间", "withdrawn_at": "撤回时间", "call_id": "通话编号",
+                "recording": "录音文件", "caller": "来电号码", "received_at": "受理时间", "agent": "坐席工号",
+                "category": "投诉类别", "plan": "处理方案", "result": "处理结果", "satisfaction": "满意度",
+                "resolved_at": "办结时间", "name": "姓名", "certificate_no": "证书编号", "certificate_type": "证书类型",
+                "valid_from": "有效期起", "valid_to": "有效期止"}
 INPUT_FIELDS = {
     "consent": {"number": True, "consented_at": True, "withdrawn_at": False},
-    "complaints": {"call_id": False, "caller": False, "received_at": False, "agent": False, "category": False,
+    "complaints": {"call_id": False, "recording": False, "caller": False, "received_at": False, "agent": False, "category": False,
                    "plan": False, "result": False, "satisfaction": False, "resolved_at": False},
     "agents": {"agent": True, "name": False, "certificate_no": True, "certificate_type": False,
                "valid_from": False, "valid_to": False},

@@ -19,8 +19,9 @@ from datetime import date, datetime
 from pathlib import Path
 
 from pipeline.core.schema import InputProblem
-from pipeline.package.config import INPUT_FIELDS, PackageConfig
+from pipeline.package.config import FIELD_LABELS, INPUT_FIELDS, PackageConfig
 from pipeline.records.config import header_key
+from pipeline.records.header import unknown_header_note
 from pipeline.records.read import ReadError, detect_encoding
 
 TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y%m%d%H%M%S")
@@ -84,17 +85,13 @@ def read_input(path: Path, kind: str, config: PackageConfig) -> tuple[list[dict]
     lines = list(csv.reader(io.StringIO(text)))
     if not lines:
         return whole("empty file")
-    keys = [header_key(c) for c in lines[0]]
-    aliases = config.columns[kind]
-    mapping = {}
-    for name in INPUT_FIELDS[kind]:
-        index = next((keys.index(header_key(a)) for a in aliases.get(name, ()) if header_key(a) in keys), None)
-        if index is not None:
-            mapping[name] = index
+    mapping = map_columns(lines[0], config.columns[kind], INPUT_FIELDS[kind])
+    note = unknown_header_note(path.name, lines[0], mapping, {n: FIELD_LABELS[n] for n in INPUT_FIELDS[kind]},
+                               f"phrases/package.yaml 'columns.{kind}'")
     missing = [n for n, required in INPUT_FIELDS[kind].items() if required and n not in mapping]
     if missing:
-        return whole(f"no column for {', '.join(missing)} (headers: {' | '.join(lines[0])[:200]})")
-    rows, problems = [], []
+        return whole(note or f"no column for {', '.join(missing)} (headers: {' | '.join(lines[0])[:200]})")
+    rows, problems = [], whole(note)[1] if note else []
     for number, cells in enumerate(lines[1:], start=2):
         if not any(c.strip() for c in cells):
             continue
@@ -105,6 +102,18 @@ def read_input(path: Path, kind: str, config: PackageConfig) -> tuple[list[dict]
         row = {name: (cells[i].strip() or None) for name, i in mapping.items()}
         rows.append({**row, "_row": number, "_file": path.name})
     return rows, problems
+
+
+def map_columns(header: list[str], aliases: dict[str, tuple[str, ...]], fields: dict[str, bool]) -> dict[str, int]:
+    """field -> column index through the aliases (compared by header_key); each column serves one field."""
+    keys = [header_key(c) for c in header]
+    mapping: dict[str, int] = {}
+    for name in fields:
+        index = next((keys.index(header_key(a)) for a in aliases.get(name, ())
+                      if header_key(a) in keys and keys.index(header_key(a)) not in mapping.values()), None)
+        if index is not None:
+            mapping[name] = index
+    return mapping
 
 
 def row_problem(kind: str, row: dict, field: str, reason: str) -> InputProblem:

@@ -27,6 +27,11 @@ from pipeline.records.config import load_records_config
 from pipeline.records.read import discover, read_all
 
 
+# CDR fields the package's checks can do without: a bad value is listed as a data problem and the row is
+# still linked and checked (an unexpected call type must not hide a call's other findings).
+TOLERATED_CDR_FIELDS = ("call_type", "result", "agent", "line", "call_id", "recording")
+
+
 @dataclass(frozen=True)
 class PackageOptions:
     """What `callaudit package` is asked to do."""
@@ -62,14 +67,15 @@ def read_cdr(paths: list[str], options: PackageOptions) -> tuple[list[dict], lis
     """(accepted CDR rows, rejected rows and unreadable files, abnormal findings with their rows) via `records`."""
     config = load_records_config(options.records_config)
     table, sources = read_all(discover(paths), config, options.column_map)
-    checked = check_rows(table, config, None)
+    checked = check_rows(table, config, None, TOLERATED_CDR_FIELDS)
     abnormal = find_abnormal(checked.clean, config, None)
     rows_of = {}
     for finding_id, file, row in abnormal.rows.select("id", "file", "row").iter_rows():
         rows_of.setdefault(finding_id, []).append(f"{file}:{row}")
     findings = [{**f, "rows": rows_of.get(f["id"], [])} for f in abnormal.findings]
     problems: list[InputProblem] = [{"source": "records", "file": s.name, "row": None, "field": None, "value": None,
-                                     "reason": s.error} for s in sources if s.error]
+                                     "reason": reason} for s in sources
+                                    for reason in ([s.error] if s.error else [s.header_note] if s.header_note else [])]
     problems += [{"source": "records", "file": f, "row": r, "field": name, "value": value, "reason": reason}
                  for f, r, name, value, reason in checked.issues.iter_rows()]
     rows = [{**r, "file": str(r["file"]), "call_type": str(r["call_type"]), "result": str(r["result"]),

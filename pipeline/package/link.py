@@ -120,14 +120,22 @@ def link_recordings(records: list[dict], rows: list[dict], config: PackageConfig
                                  "offset_s": offset}
         mismatch = duration_mismatch(record, found, config)
         if mismatch:
+            mismatch = f"{found['file']} row {found['row']}, recording {name}: {mismatch}"
             linked.flags.append(flag("duration_mismatch", [BASE, ABNORMAL], mismatch, name, call_id=call_id,
                                      cdr=ref(found)))
     for row in rows:
         if row["connected"] and (row["file"], row["row"]) not in taken:
-            linked.flags.append(flag("no_recording", [BASE], f"connected call {row['start']:%Y-%m-%d %H:%M:%S} "
-                                     f"{row['caller']} -> {row['callee']} ({row['duration']} s) has no recording",
-                                     str(row["callee"]), cdr=ref(row)))
+            linked.flags.append(flag("no_recording", [BASE], no_recording_message(row), str(row["callee"]),
+                                     cdr=ref(row)))
     return linked
+
+
+def no_recording_message(row: dict) -> str:
+    """A connected row without a recording: its file and row, the call, and the recording file it points to."""
+    points = (f"; the row points to recording file {row['recording']}, which is not in the scan"
+              if row.get("recording") else "; the row names no recording file")
+    return (f"{row['file']} row {row['row']}: connected call {row['start']:%Y-%m-%d %H:%M:%S} {row['caller']} -> "
+            f"{row['callee']} ({row['duration']} s) has no recording{points}")
 
 
 def duration_mismatch(record: dict, row: dict, config: PackageConfig) -> str | None:

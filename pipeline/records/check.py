@@ -198,8 +198,14 @@ def _issues(rows: pl.DataFrame) -> pl.DataFrame:
     return pl.concat(parts, how="vertical")
 
 
-def check_rows(table: pl.DataFrame, config: RecordsConfig, period: tuple[date, date] | None) -> Checked:
-    """Validate every row of the reader's table; see the module docstring for the rules."""
+def check_rows(table: pl.DataFrame, config: RecordsConfig, period: tuple[date, date] | None,
+               tolerate: tuple[str, ...] = ()) -> Checked:
+    """Validate every row of the reader's table; see the module docstring for the rules.
+
+    A problem of a field in `tolerate` is listed in `issues` but does not reject its row,
+    which keeps the value as written (`callaudit package` links and checks a call whose
+    call type is unexpected; the statistics of `callaudit records` tolerate nothing).
+    """
     typed, ok = _fast_path(config)
     table = table.with_columns(*typed, ok.alias("ok"))
     slow = _full_path(table.filter(~pl.col("ok")).drop("start", "seconds", "foreign"), config)
@@ -214,7 +220,7 @@ def check_rows(table: pl.DataFrame, config: RecordsConfig, period: tuple[date, d
     slow = pl.concat([slow, late], how="diagonal_relaxed").with_columns(
         pl.coalesce("p_start_time", pl.when(outside).then(reason)).alias("p_start_time"))
     fast = fast.filter(~outside)
-    problem_columns = [f"p_{name}" for name in ("row", *FIELDS)]
+    problem_columns = [f"p_{name}" for name in ("row", *FIELDS) if name not in tolerate]
     bad = pl.any_horizontal(pl.col(problem_columns).is_not_null())
     issues = _issues(slow).sort("file", "row", maintain_order=True)
     rejected = slow.filter(bad)

@@ -9,6 +9,7 @@ It reads settings only: no check runs here.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -76,8 +77,8 @@ class RecordsConfig:
 
 
 def header_key(text: str) -> str:
-    """How headers are compared: case, spaces, underscores and a bracketed unit do not count."""
-    text = re.sub(r"[(（\[【].*?[)）\]】]", "", str(text))
+    """How headers are compared: case, spaces, underscores, full-width forms and a bracketed unit do not count."""
+    text = re.sub(r"[(（\[【].*?[)）\]】]", "", unicodedata.normalize("NFKC", str(text)))
     return re.sub(r"[\s_\-:：]+", "", text).lower()
 
 
@@ -154,7 +155,7 @@ def _parse_thresholds(where: Where, raw: YamlMap, types: dict[str, str]) -> Thre
     if "min_calls" in t:
         values["min_calls"] = where.number(t, "min_calls", low=0, integer=True)
     shares = {}
-    if "type_share" in t and t["type_share"]:
+    if t.get("type_share"):
         spec = where.mapping(t["type_share"], where.key_line(t, "type_share"), "'type_share'", set(types))
         for name, limits in spec.items():
             limits = where.mapping(limits, where.key_line(spec, name), f"type_share '{name}'", {"min", "max"})

@@ -30,13 +30,9 @@ from pathlib import Path
 
 import polars as pl
 
-from pipeline.records.config import (
-    FIELD_LABELS,
-    FIELDS,
-    REQUIRED_FIELDS,
-    RecordsConfig,
-    header_key,
-)
+from pipeline.records.config import FIELD_LABELS, FIELDS, REQUIRED_FIELDS, RecordsConfig
+from pipeline.records.header import clean_cell as _clean
+from pipeline.records.header import map_header, unknown_header_note
 
 SNIFF_BYTES = 1 << 20            # encoding and separator are decided on the first MiB
 BLOCK_BYTES = 16 << 20           # GBK files are transcoded in blocks of whole lines
@@ -74,6 +70,7 @@ class Source:
     blank_rows: int = 0             # empty lines or rows skipped
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    header_note: str | None = None  # headers no alias knows while fields lack a column (also in notes)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -186,24 +183,6 @@ def transcode(path: Path, encoding: str, target: Path) -> set[int]:
 
 
 # -- header --------------------------------------------------------------------------
-def map_header(cells: list[str], config: RecordsConfig, column_map: dict[str, str]) -> dict[str, int]:
-    """field -> column index, from --columns first, then the alias table; each column used once."""
-    keys = [header_key(c) if c is not None else "" for c in cells]
-    found: dict[str, int] = {}
-    for name in FIELDS:
-        wanted = [column_map[name]] if name in column_map else config.columns.get(name, ())
-        for alias in wanted:
-            key = header_key(alias)
-            if key in keys and keys.index(key) not in found.values():
-                found[name] = keys.index(key)
-                break
-    return found
-
-
-def _clean(cell) -> str:
-    return str(cell).strip().strip('"').strip() if cell is not None else ""
-
-
 def find_header(rows: list[list], config: RecordsConfig, column_map: dict[str, str]) -> tuple[int, dict[str, int]]:
     """(index of the header among `rows`, its field -> column mapping); ReadError when none is found."""
     needed = min(MIN_HEADER_FIELDS, len(REQUIRED_FIELDS))
@@ -212,14 +191,25 @@ def find_header(rows: list[list], config: RecordsConfig, column_map: dict[str, s
         if sum(1 for name in REQUIRED_FIELDS if name in mapping) >= needed:
             return index, mapping
     first = next((" | ".join(_clean(c) for c in r if _clean(c)) for r in rows if any(_clean(c) for c in r)), "")
+    best = max(rows[:HEADER_SEARCH_ROWS], key=lambda r: len(map_header([_clean(c) for c in r], config, column_map)),
+               default=[])
+    mapping = map_header([_clean(c) for c in best], config, column_map)
+    unknown = [_clean(c) for i, c in enumerate(best) if _clean(c) and i not in mapping.values()]
+    missing = [f"{FIELD_LABELS[n]} ({n})" for n in REQUIRED_FIELDS if n not in mapping]
     raise ReadError(f"no header with the call-record columns in the first {HEADER_SEARCH_ROWS} rows "
-                    f"(first row: {first[:120]!r}); name the columns with --columns MAP.yaml")
+                    f"(first row: {first[:120]!r}; headers not recognised: {', '.join(map(repr, unknown[:12]))}; "
+                    f"fields without a column: {', '.join(missing)}); add the headers to 'columns' in "
+                    f"phrases/records.yaml or name them with --columns MAP.yaml")
 
 
-def _missing_notes(source: Source, mapping: dict[str, int]) -> None:
+def _missing_notes(source: Source, cells: list, mapping: dict[str, int]) -> None:
     for name in REQUIRED_FIELDS:
         if name not in mapping:
             source.notes.append(f"no {FIELD_LABELS[name]} ({name}) column: every row is rejected for it")
+    note = unknown_header_note(source.name, cells, mapping, FIELD_LABELS, "phrases/records.yaml 'columns'")
+    if note:
+        source.notes.append(note)
+        source.header_note = note
 
 
 def _field_columns(mapping: dict[str, int], cell) -> list[pl.Expr]:
@@ -278,7 +268,7 @@ def read_csv(path: Path, config: RecordsConfig, column_map: dict[str, str], tmp:
     source.header_row = index + 1
     header = (top[index] or "").split(separator)
     source.columns = {name: _clean(header[i]) for name, i in mapping.items()}
-    _missing_notes(source, mapping)
+    _missing_notes(source, header, mapping)
     width = len(header)
     parts = pl.col(LINE).str.splitn(separator, width + 1)
     fields = _scan_lines(path).filter(pl.col("row") > index + 1).select(
@@ -345,7 +335,7 @@ def read_workbook(path: Path, config: RecordsConfig, column_map: dict[str, str])
             continue
         source.header_row = index_row + 1
         source.columns = {name: _clean(top[index_row][i]) for name, i in mapping.items()}
-        _missing_notes(source, mapping)
+        _missing_notes(source, list(top[index_row]), mapping)
         names = table.columns
         body = table.with_row_index("row", offset=1).slice(index_row + 1)
         blank = pl.all_horizontal(pl.col(names).is_null() | (pl.col(names).str.strip_chars() == ""))

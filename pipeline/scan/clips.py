@@ -25,6 +25,7 @@ from pathlib import Path
 import ffmpeg
 
 from pipeline.core.errors import InputError
+from pipeline.scan import prohibited
 
 MODES = ("none", "wav", "source")
 SPLICE_LABEL = "疑似拼接"
@@ -102,6 +103,7 @@ def cut_clips(record: dict, source_path: str, out_dir: Path, options: ClipOption
     if options.mode == "none" or record.get("status") != "ok" or not record.get("recording"):
         for item in record.get("annotations", []) + record.get("splices", []):
             item.pop("clip", None)
+        prohibited.attach_clips(record)
         if folder.exists():
             shutil.rmtree(folder, ignore_errors=True)
         return failures
@@ -131,6 +133,7 @@ def cut_clips(record: dict, source_path: str, out_dir: Path, options: ClipOption
             continue
         written.add(final.name)
         item["clip"] = final.relative_to(out_dir).as_posix()
+    prohibited.attach_clips(record)
     for stale in folder.iterdir():
         if stale.name not in written:
             stale.unlink(missing_ok=True)

@@ -36,6 +36,14 @@ def _rule_wording(rule: Rule) -> str:
     return "|".join(words)
 
 
+def is_question(text: str, before: str, after: str) -> bool:
+    """Whether the statement is asked: a particle or ？ right after it, or a question word in or just before it."""
+    tail = after.strip()[:TAIL_CHARS]
+    near = before[-BEFORE_CHARS:] + text
+    return (any(mark in tail or text.rstrip().endswith(mark) for mark in QUESTION_TAIL)
+            or any(word in near for word in QUESTION_WORDS))
+
+
 def reasons(rule: Rule, speaker: str, text: str, before: str, after: str) -> list[str]:
     """Why a statement does not count: "customer" (or "agent"), "question", "negated"; [] when it counts.
 
@@ -46,10 +54,8 @@ def reasons(rule: Rule, speaker: str, text: str, before: str, after: str) -> lis
     found = []
     if rule.speaker != "any" and speaker not in (rule.speaker, "unknown"):
         found.append(speaker)
-    tail = after.strip()[:TAIL_CHARS]
     near = before[-BEFORE_CHARS:] + text
-    if any(mark in tail or text.rstrip().endswith(mark) for mark in QUESTION_TAIL) or \
-            any(word in near for word in QUESTION_WORDS):
+    if is_question(text, before, after):
         found.append("question")
     wording = _rule_wording(rule)
     plain = near

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from pipeline.scan import credit
+from pipeline.scan import credit, prohibited
 from pipeline.scan.outputs import clock
 from pipeline.scan.phrase_align import (
     Stream,
@@ -28,7 +28,7 @@ from pipeline.scan.pinyin import TO_ASCII_DIGITS
 from pipeline.scan.rules import Catalog, Position, Rule
 
 CAPTURE_LOOKAHEAD = 30     # characters after a statement searched for captured fields
-CONTEXT_WORDS = 3          # words of the same turn kept on each side of a statement, to read its mood
+CONTEXT_WORDS = 6          # words of the same turn kept on each side of a statement, to read its mood
 
 
 @dataclass(frozen=True)
@@ -141,6 +141,13 @@ def _annotation(rule: Rule, hit: Hit, not_credited: list[str]) -> dict:
             "credited": not not_credited, "not_credited": not_credited}
 
 
+def _verdict(rule: Rule, hit: Hit) -> list[str]:
+    """Why a hit does not count: pipeline.scan.prohibited for a forbidden statement, else pipeline.scan.credit."""
+    if rule.prohibited:
+        return prohibited.reasons(rule, _annotation(rule, hit, []), hit.before, hit.after)
+    return credit.reasons(rule, hit.speaker, hit.text, hit.before, hit.after)
+
+
 def point_to_unrecognised(flags: list[dict], unrecognised: list[dict]) -> list[dict]:
     """Add to each `missing` or `needs_review` flag where the transcript has holes.
 
@@ -236,12 +243,14 @@ def check_call(segments: list[dict], call: dict, catalog: Catalog, fast_segments
         if not rule.applies(call_type, industry):
             continue
         hits = find_statements(rule, segments, call_type, industry, options.join_max_gap_s)
-        if not hits and fast_segments:
+        if not hits and fast_segments and not rule.prohibited:   # a forbidden wording is not searched loosely
             loose = replace(rule, min_score=rule.min_score - options.fast_slack)
             hits = find_statements(loose, list(fast_segments), call_type, industry, options.join_max_gap_s)
-        verdicts = [credit.reasons(rule, h.speaker, h.text, h.before, h.after) for h in hits]
+        verdicts = [_verdict(rule, h) for h in hits]
         found = [_annotation(rule, h, v) for h, v in zip(hits, verdicts)]
         annotations += found
+        if rule.prohibited:
+            flags += prohibited.flags(rule, found)
         credited = [h for h, v in zip(hits, verdicts) if not v]
         flag = _flag(rule, credited, [a for a in found if not a["credited"]]) if rule.required else None
         if flag:

@@ -40,9 +40,11 @@ def write_report(out_dir: Path, records: list[dict]) -> Path:
 SPEAKERS_STEREO = {0: "坐席", 1: "客户"}
 SPEAKER_MONO = "通话"
 ROLE_NAMES = {"agent": "坐席", "customer": "客户"}
-NOT_CREDITED_NAMES = {"agent": "坐席所说", "customer": "客户所说", "question": "问句", "negated": "否定"}
+NOT_CREDITED_NAMES = {"agent": "坐席所说", "customer": "客户所说", "question": "问句", "negated": "否定",
+                      "quoted": "引述", "excepted": "有例外说明"}
 PROBLEM_LABELS = {"missing": "缺失", "late": "过晚", "too_fast": "语速过快", "inaudible": "听不清", "splice": "疑似拼接",
-                  "needs_review": "待复核", "long_silence": "长时间静音", "integrity": "疑似篡改"}
+                  "needs_review": "待复核", "long_silence": "长时间静音", "integrity": "疑似篡改",
+                  "prohibited": "违规话术"}
 
 
 def clock(seconds: float, millis: bool = False, round_up: bool = False) -> str:

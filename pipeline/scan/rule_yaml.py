@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pipeline.core.meta import CALL_TYPES, INDUSTRIES
 from pipeline.core.settings import Where, YamlMap, YamlSeq
+from pipeline.scan.prohibited_rules import PROHIBITED_KEYS, parse_prohibited
 from pipeline.scan.rules import ANY, GAP_MARKERS, Concept, PhraseSet, Position, Rule
 
 MIN_PHRASE_CHARS = 4                # shorter phrases cannot be fuzzily matched without false hits
@@ -22,7 +23,7 @@ MAX_CONCEPT_SPAN = 200              # characters; a statement is a sentence or t
 RULE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
 RULE_KEYS = {"id", "label", "description", "required", "phrases", "concepts", "applies_to", "phrase_sets",
-             "position", "capture", "delivery", "min_score", "speaker"}
+             "position", "capture", "delivery", "min_score", "speaker", *PROHIBITED_KEYS}
 SPEAKERS = ("agent", "customer", "any")
 SET_KEYS = {"applies_to", "phrases", "concepts"}
 CONCEPT_KEYS = {"name", "groups", "within_chars", "ordered"}
@@ -186,21 +187,22 @@ def parse_rule(path: Path, raw, line: int, defaults: dict) -> Rule:
     rule_id = raw.get("id") if isinstance(raw, YamlMap) else None
     where = Where(path, rule_id if isinstance(rule_id, str) else None)
     raw = where.mapping(raw, line, "a rule", RULE_KEYS)
-    for key in ("id", "label", "required"):
+    prohibited = parse_prohibited(where, raw)
+    for key in ("id", "label") + (() if prohibited else ("required",)):
         if key not in raw:
             raise where.error(raw.line, f"missing '{key}'")
     if not isinstance(rule_id, str) or not RULE_ID.match(rule_id):
         raise where.error(where.key_line(raw, "id"), f"'id' must be lower_snake_case text, got {rule_id!r}")
     if not isinstance(raw["label"], str) or not raw["label"].strip():
         raise where.error(where.key_line(raw, "label"), "'label' must be non-empty text")
-    if not isinstance(raw["required"], bool):
+    if prohibited is None and not isinstance(raw["required"], bool):
         raise where.error(where.key_line(raw, "required"), f"'required' must be true or false, got {raw['required']!r}")
     if "phrases" not in raw and "concepts" not in raw and "phrase_sets" not in raw:
         raise where.error(raw.line, "missing 'phrases' (or 'phrase_sets')")
     return Rule(
         id=rule_id,
         label=raw["label"].strip(),
-        required=raw["required"],
+        required=False if prohibited else raw["required"],
         phrase_sets=_parse_phrase_sets(where, raw),
         min_score=float(where.number(raw, "min_score", low=0, high=100)) if "min_score" in raw
         else defaults["min_score"],
@@ -212,14 +214,15 @@ def parse_rule(path: Path, raw, line: int, defaults: dict) -> Rule:
         if "delivery" in raw else {},
         description=str(raw.get("description") or "").strip(),
         source=f"{path}:{raw.line}",
-        speaker=_parse_speaker(where, raw),
+        speaker=_parse_speaker(where, raw, prohibited is not None),
+        prohibited=prohibited,
     )
 
 
-def _parse_speaker(where: Where, raw: YamlMap) -> str:
-    """Who must say the statement: given, else the agent for a required one (any for an optional one)."""
+def _parse_speaker(where: Where, raw: YamlMap, prohibited: bool = False) -> str:
+    """Who must say the statement: given, else the agent for a required or prohibited one (any otherwise)."""
     if "speaker" not in raw:
-        return "agent" if raw["required"] else "any"
+        return "agent" if prohibited or raw["required"] else "any"
     if raw["speaker"] not in SPEAKERS:
         raise where.error(where.key_line(raw, "speaker"),
                           f"'speaker' {raw['speaker']!r} is not one of {', '.join(SPEAKERS)}")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from pipeline.scan.prohibited_rules import ProhibitedSpec
+
 ANY = "any"
 GAP_MARKERS = ("…", "...")          # in a phrase: "a name or a few words may stand here"
 
@@ -78,6 +80,7 @@ class Rule:
     description: str = ""
     source: str = ""                 # "file:line", for messages
     speaker: str = "any"             # who must say it to be credited: agent, customer or any
+    prohibited: ProhibitedSpec | None = None   # a statement agents must NOT make (pipeline.scan.prohibited)
 
     def applicable_sets(self, call_type: str | None, industry: str | None) -> list[PhraseSet]:
         return [s for s in self.phrase_sets if s.applies(call_type, industry)]
