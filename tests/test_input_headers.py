@@ -7,10 +7,10 @@ from datetime import datetime
 
 import pytest
 
-from pipeline.package.join import TOLERATED_CDR_FIELDS
 from pipeline.package.complaints import check_complaints, load_handling
 from pipeline.package.config import load_package_config
 from pipeline.package.inputs import read_input
+from pipeline.package.join import TOLERATED_CDR_FIELDS
 from pipeline.package.link import link_recordings
 from pipeline.records.check import check_rows
 from pipeline.records.config import header_key, load_records_config

@@ -26,7 +26,6 @@ from pipeline.records.config import DEFAULT_CONFIG as RECORDS_CONFIG
 from pipeline.records.config import load_records_config
 from pipeline.records.read import discover, read_all
 
-
 # CDR fields the package's checks can do without: a bad value is listed as a data problem and the row is
 # still linked and checked (an unexpected call type must not hide a call's other findings).
 TOLERATED_CDR_FIELDS = ("call_type", "result", "agent", "line", "call_id", "recording")
