@@ -15,6 +15,7 @@ import ipaddress
 import os
 import sys
 from collections import Counter
+from datetime import date
 from pathlib import Path
 
 from tqdm import tqdm
@@ -28,6 +29,7 @@ from pipeline.package import build as package
 from pipeline.records import command as records
 from pipeline.records.config import load_column_map, parse_period
 from pipeline.records.read import ReadError
+from pipeline.retention import policy as retention_policy
 from pipeline.scan import clips, engine, outputs, report
 from pipeline.scan.decode import MAX_DURATION_S
 from pipeline.scan.rules import CatalogError, load_catalog
@@ -137,6 +139,31 @@ def build_parser() -> argparse.ArgumentParser:
     pkg.add_argument("--records-config", type=Path, default=records.DEFAULT_CONFIG,
                      help="call-detail record settings (default phrases/records.yaml)")
     pkg.add_argument("--columns", metavar="MAP.yaml", help="field: header mapping for the CDR exports")
+    pkg.add_argument("--retention", type=Path, default=retention_policy.DEFAULT_POLICY,
+                     help="retention policy (default phrases/retention.yaml)")
+    pkg.add_argument("--as-of", type=date.fromisoformat, metavar="YYYY-MM-DD",
+                     help="the day retention is judged on (default today)")
+    ret = commands.add_parser("retention", help="recordings past their retention period, and their witnessed "
+                                                "destruction (销毁记录) into the custody ledger")
+    ret.add_argument("out", type=Path, metavar="OUT", help="output folder of a scan")
+    ret.add_argument("--records", nargs="+", default=[], metavar="CDR", help="call-detail exports: call days and types")
+    ret.add_argument("--complaints", type=Path, metavar="FILE", help="complaint-handling records: closing days")
+    ret.add_argument("--policy", type=Path, default=retention_policy.DEFAULT_POLICY,
+                     help="retention policy (default phrases/retention.yaml)")
+    ret.add_argument("--config", type=Path, default=package.DEFAULT_CONFIG,
+                     help="package settings: linking and complaint call types (default phrases/package.yaml)")
+    ret.add_argument("--as-of", type=date.fromisoformat, metavar="YYYY-MM-DD", help="judge on this day (default today)")
+    ret.add_argument("--destroy", action="store_true", help="delete the recordings that are due (needs both names)")
+    ret.add_argument("--operator", default="", help="销毁人: the workbench account destroying")
+    ret.add_argument("--witness", default="", help="监销人: another workbench account supervising")
+    ret.add_argument("--passwords-stdin", action="store_true",
+                     help="read the operator's and the witness's passwords from two lines of standard input")
+    ret.add_argument("--custody-key", type=Path, metavar="KEY.pem", help="sign the ledger entries with this key")
+    ver = commands.add_parser("verify", help="verify the custody ledger and, with --backup, every backup copy")
+    ver.add_argument("out", type=Path, metavar="OUT", help="output folder of a scan")
+    ver.add_argument("--backup", nargs="+", type=Path, default=[], metavar="DIR",
+                     help="backup locations (a local disk, a mounted cloud-bucket folder) to compare by sha256")
+    ver.add_argument("--custody-key", type=Path, metavar="KEY.pem", help="sign the backup-verification entry")
     return parser
 
 
@@ -276,7 +303,7 @@ def run_package(args: argparse.Namespace) -> int:
     options = package.PackageOptions(records=args.records, consent=args.consent, complaints=args.complaints,
                                      agents=args.agents, config_path=args.config, records_config=args.records_config,
                                      column_map=load_column_map(args.columns) if args.columns else {},
-                                     redact=args.redact)
+                                     redact=args.redact, retention=args.retention, as_of=args.as_of)
     summary = package.build_package(args.scan, args.out, options)
     for c in summary["categories"]:
         print(f"  {c['category']}: {c['items']} {c['item_name']}, {c['rejected']} will be rejected", file=sys.stderr)
@@ -285,7 +312,47 @@ def run_package(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"scan": run_scan, "report": run_report, "flags": run_flags, "records": run_records,
+def run_retention(args: argparse.Namespace) -> int:
+    from pipeline.integrity import ledger
+    from pipeline.retention import command as retention
+    from pipeline.retention import destroy
+
+    os.umask(0o077)
+    if args.destroy:   # who destroys is settled before anything is read
+        if args.passwords_stdin:
+            passwords = (sys.stdin.readline().rstrip("\n"), sys.stdin.readline().rstrip("\n"))
+        elif args.operator and args.witness and args.operator != args.witness:
+            passwords = (getpass.getpass(f"password of the operator {args.operator}: "),
+                         getpass.getpass(f"password of the witness {args.witness}: "))
+        else:
+            passwords = ("", "")
+        destroy.check_people(args.out, args.operator, args.witness, passwords)
+    options = retention.RetentionOptions(records=args.records, complaints=args.complaints, policy=args.policy,
+                                         config=args.config, today=args.as_of)
+    items = retention.build_plan(args.out, options)
+    retention.print_plan(items)
+    if not args.destroy:
+        return 0
+    signer = ledger.Signer.load(args.custody_key) if args.custody_key else None
+    done = destroy.destroy(args.out, items, args.operator, args.witness, signer)
+    print(f"{len(done.records)} recordings destroyed, {len(done.completed)} interrupted destructions completed "
+          f"-> {args.out / ledger.FILENAME}", file=sys.stderr)
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from pipeline.integrity import backups, ledger
+
+    os.umask(0o077)
+    if not args.backup:
+        return 0
+    signer = ledger.Signer.load(args.custody_key) if args.custody_key else None
+    result = backups.verify_backups(args.out, args.backup, signer)
+    backups.print_verification(result)
+    return 0 if result["clean"] else 1
+
+
+COMMANDS = {"verify": run_verify, "retention": run_retention, "scan": run_scan, "report": run_report, "flags": run_flags, "records": run_records,
             "package": run_package, "serve": run_serve, "users": run_users, "access-log": run_access_log}
 
 

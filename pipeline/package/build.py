@@ -20,6 +20,7 @@ import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -29,7 +30,7 @@ from pipeline.core.catalog import Catalog
 from pipeline.core.errors import UsageError
 from pipeline.core.fileio import file_sha256
 from pipeline.core.schema import InputProblem, PackageFlag
-from pipeline.package import readiness
+from pipeline.package import datasec, readiness
 from pipeline.package.agents import check_qualifications, load_register
 from pipeline.package.complaints import check_complaints, load_handling
 from pipeline.package.config import DEFAULT_CONFIG, PackageConfig, load_package_config
@@ -40,6 +41,7 @@ from pipeline.package.link import (
     BASE,
     COMPLAINTS,
     CONSENT,
+    DATASEC,
     SENSITIVE,
     Linked,
     flag,
@@ -52,7 +54,7 @@ from pipeline.records.config import load_records_config
 from pipeline.records.read import discover, read_all
 from pipeline.scan import clips, outputs
 
-CATEGORIES = (BASE, CONSENT, COMPLAINTS, SENSITIVE, ABNORMAL)
+CATEGORIES = (BASE, CONSENT, COMPLAINTS, SENSITIVE, DATASEC, ABNORMAL)
 INDEX = "index.xlsx"
 MANIFEST = "MANIFEST.sha256"
 DISCLOSURE_RULES = ("marketing_disclosure",)
@@ -70,6 +72,8 @@ class PackageOptions:
     records_config: Path = RECORDS_CONFIG           # phrases/records.yaml
     column_map: dict[str, str] = field(default_factory=dict)
     redact: bool = False                            # mask personal numbers in every text of the package
+    retention: Path = datasec.DEFAULT_POLICY        # phrases/retention.yaml
+    as_of: date | None = None                       # the day retention is judged on (None: today)
 
 
 @dataclass
@@ -86,6 +90,7 @@ class Joined:
     problems: list[InputProblem]
     abnormal: list[dict]                             # the records stage's abnormal findings, with their rows
     checked: dict[str, bool]                         # which side inputs were given
+    security: datasec.Security | None = None         # the data-security category (pipeline.package.datasec)
 
 
 # -- reading ---------------------------------------------------------------------------
@@ -123,6 +128,7 @@ def join(scan_dir: Path, options: PackageOptions, config: PackageConfig) -> Join
     rows, cdr_problems, abnormal = read_cdr(options.records, options)
     if not rows:
         raise UsageError("no call-detail row could be read from " + " ".join(options.records))
+    abnormal = datasec.with_handling(abnormal, scan_dir)
     linked = link_recordings(scanned, rows, config)
     consent_rows, p1 = _side(options.consent, "consent", config)
     handling_rows, p2 = _side(options.complaints, "complaints", config)
@@ -141,10 +147,13 @@ def join(scan_dir: Path, options: PackageOptions, config: PackageConfig) -> Join
     if options.agents:
         statements, found = check_qualifications(records, linked, register, config)
         flags += found
+    security = datasec.gather(scan_dir, scanned, linked, rows, complaint_calls if options.complaints else None,
+                              config, options.retention, options.as_of)
+    flags += security.flags + datasec.abnormal_flags(abnormal)
     return Joined(records, rows, linked, consent_calls, complaint_calls, statements, flags,
                   problems + cdr_problems + p1 + p2 + p3 + p4 + p5 + p6, abnormal,
                   {"consent": bool(options.consent), "complaints": bool(options.complaints),
-                   "agents": bool(options.agents)})
+                   "agents": bool(options.agents)}, security)
 
 
 # -- the one list of flags ---------------------------------------------------------------
@@ -431,7 +440,16 @@ def write_abnormal(folder: Path, joined: Joined, flags: list[PackageFlag], mask:
     xlsx_writer.write_workbook(folder / INDEX, [
         ("异常通话日报", _table(daily, {"day": "日期", "id": "编号", "check": "检查", "subject": "对象", "value": "数值",
                                     "message": "说明", "rows": "记录行"}, mask)),
+        *((name, _table(rows, columns, mask)) for name, rows, columns in datasec.abnormal_sheets(joined.abnormal)),
         ("问题", _table(_flag_rows(_in(ABNORMAL, flags)), FLAG_COLUMNS, mask)),
+    ])
+
+
+def write_datasec(folder: Path, scan_dir: Path, joined: Joined, flags: list[PackageFlag], mask: Masker) -> None:
+    datasec.copy_evidence(scan_dir, folder, joined.security)
+    xlsx_writer.write_workbook(folder / INDEX, [
+        *((name, _table(rows, columns, mask)) for name, rows, columns in datasec.sheets(joined.security)),
+        ("问题", _table(_flag_rows(_in(DATASEC, flags)), FLAG_COLUMNS, mask)),
     ])
 
 
@@ -475,6 +493,7 @@ def build_package(scan_dir: Path, out: Path, options: PackageOptions) -> dict:
         write_consent(built / CONSENT, joined, flags, sources, mask, config)
         write_complaints(built / COMPLAINTS, joined, flags, sources, mask)
         write_sensitive(built / SENSITIVE, joined, flags, sources, mask, config)
+        write_datasec(built / DATASEC, scan_dir, joined, flags, mask)
         write_abnormal(built / ABNORMAL, joined, flags, mask)
         summary = {"categories": mask(readiness.readiness(joined, flags)), "flags": mask(flags),
                    "dismissed": mask([f for f in every_flag if not review_store.is_open(f.get("review", "open"))]),

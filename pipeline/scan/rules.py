@@ -25,7 +25,7 @@ MAX_CONCEPT_SPAN = 200              # characters; a statement is a sentence or t
 DEFAULT_MIN_SCORE = 72.0
 DEFAULT_MAX_GAP_CHARS = 8
 RULE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
-NOT_CATALOG = ("records.yaml", "package.yaml")   # other settings kept in phrases/ (records and package)
+NOT_CATALOG = ("records.yaml", "package.yaml", "retention.yaml")   # other settings kept in phrases/
 
 TOP_KEYS = {"defaults", "rules", "classification", "conversation"}
 DEFAULT_KEYS = {"min_score", "max_gap_chars"}

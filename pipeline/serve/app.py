@@ -53,7 +53,7 @@ from pipeline.core import catalog as catalog_mod
 from pipeline.core import fileio, review_store
 from pipeline.core import meta as meta_mod
 from pipeline.scan import outputs, report
-from pipeline.serve import accounts
+from pipeline.serve import abnormal, accounts
 
 COOKIE = "callaudit_session"
 PAGE_SIZE = 100
@@ -531,6 +531,7 @@ def build_app(out_dir: Path, options: ServeOptions = ServeOptions()) -> Starlett
         Route("/calls/{call_id}/recording", recording), Route("/clips/{path:path}", clip),
         Route("/api/listened", listened, methods=["POST"]),
         Route("/export/report.csv", export_report), Route("/export/access-log.csv", export_access),
+        *abnormal.ROUTES,
     ]
     app = Starlette(routes=routes, middleware=[
         Middleware(TrustedHostMiddleware, allowed_hosts=options.allowed_hosts()), Middleware(Guard)])
