@@ -1,5 +1,6 @@
 """Command line: `callaudit scan PATH... --out DIR`, `report DIR`, `flags DIR`, `records CDR... --out DIR`,
-`package --scan DIR --records CDR... --out PKG`, `serve DIR`, `users add DIR NAME`, `access-log DIR --out FILE`.
+`package --scan DIR --records CDR... --out PKG`, `serve DIR`, `users add DIR NAME`, `access-log DIR --out FILE`,
+`retention DIR [--destroy]`, `verify DIR --backup BACKUP...`.
 Only parses arguments and wires stages.
 
 Exit status: 0 when the batch finished (files that failed have error records in
@@ -152,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="retention policy (default phrases/retention.yaml)")
     ret.add_argument("--config", type=Path, default=package.DEFAULT_CONFIG,
                      help="package settings: linking and complaint call types (default phrases/package.yaml)")
+    ret.add_argument("--columns", metavar="MAP.yaml", help="field: header mapping for the CDR exports")
     ret.add_argument("--as-of", type=date.fromisoformat, metavar="YYYY-MM-DD", help="judge on this day (default today)")
     ret.add_argument("--destroy", action="store_true", help="delete the recordings that are due (needs both names)")
     ret.add_argument("--operator", default="", help="销毁人: the workbench account destroying")
@@ -328,7 +330,8 @@ def run_retention(args: argparse.Namespace) -> int:
             passwords = ("", "")
         destroy.check_people(args.out, args.operator, args.witness, passwords)
     options = retention.RetentionOptions(records=args.records, complaints=args.complaints, policy=args.policy,
-                                         config=args.config, today=args.as_of)
+                                         config=args.config, today=args.as_of,
+                                         column_map=load_column_map(args.columns) if args.columns else {})
     items = retention.build_plan(args.out, options)
     retention.print_plan(items)
     if not args.destroy:

@@ -3,7 +3,8 @@ witnessed destruction with a crash in the middle, backup verification, abnormal 
 workbench, and the package's 数据安全存储记录 and 异常通话监控记录 categories.
 
 The call-center's calls are of 6-20 May 2025; judged on AS_OF = 2026-05-09 under a one-year policy, the calls
-of 6-8 May are due, except a legal hold, the open complaint and the complaint closed on 11 May.
+of 6-9 May are due (a year after the call, or after the complaint's closing), except a legal hold, the open
+complaint and the complaint closed on 11 May.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:Workbook contains no default sty
 AS_OF = "2026-05-09"
 PASSWORDS = {"wang": "destroy-pass-123", "li": "witness-pass-123", "zhao": "reviewer-pass-123"}
 HELD = "finance_marketing_complete"
-DUE = sorted([c[0] for c in callcenter.CALLS if c[6][0] in (6, 7) and c[0] != HELD]
-             + ["complaint_fields_ogg", "complaint_cut", "service_call", "service_cut"])
+KEPT_COMPLAINTS = ("complaint_call_stereo", "complaint_again_mp3")   # closed on 11 May; open (no handling record)
+DUE = sorted(c[0] for c in callcenter.CALLS if c[6][0] <= 9 and c[0] not in (HELD, *KEPT_COMPLAINTS))
 POLICY = """default:
   keep: 1y
 types:

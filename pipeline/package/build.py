@@ -446,7 +446,7 @@ def write_abnormal(folder: Path, joined: Joined, flags: list[PackageFlag], mask:
 
 
 def write_datasec(folder: Path, scan_dir: Path, joined: Joined, flags: list[PackageFlag], mask: Masker) -> None:
-    datasec.copy_evidence(scan_dir, folder, joined.security)
+    datasec.copy_evidence(scan_dir, folder, joined.security, mask.on)
     xlsx_writer.write_workbook(folder / INDEX, [
         *((name, _table(rows, columns, mask)) for name, rows, columns in datasec.sheets(joined.security)),
         ("问题", _table(_flag_rows(_in(DATASEC, flags)), FLAG_COLUMNS, mask)),

@@ -115,9 +115,15 @@ def gather(scan_dir: Path, records: list[dict], linked: Linked, rows: list[dict]
     return sec
 
 
-def copy_evidence(scan_dir: Path, folder: Path, sec: Security) -> None:
-    """The ledger and every backup verification's JSON file, copied into the category (the manifest covers them)."""
+def copy_evidence(scan_dir: Path, folder: Path, sec: Security, redacted: bool) -> None:
+    """The ledger and every backup verification's JSON file, copied into the category (the manifest covers them).
+
+    Not in a redacted package: they name recordings by paths that hold phone numbers, and masking the
+    ledger would break its hash chain.
+    """
     folder.mkdir(parents=True, exist_ok=True)
+    if redacted:
+        return
     if sec.ledger["present"]:
         shutil.copyfile(sec.ledger["path"], folder / ledger.FILENAME)
     for v in sec.verifications:
