@@ -139,7 +139,8 @@ def test_handling_a_finding_in_chromium(out):
             page.fill("#user", "anna")
             page.fill("#password", PASSWORD)
             page.click("#login")
-            page.wait_for_selector("#calls")
+            page.wait_for_selector("#findings")                # back where the login was asked for
+            page.goto(server.url + "/")
             page.click("#nav-abnormal")                        # the header links the abnormal pages
             page.wait_for_selector("#findings")
             assert page.locator("#findings tr[data-state='open']").count() == len(findings(out))
