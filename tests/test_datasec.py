@@ -156,12 +156,12 @@ def test_each_destruction_is_in_the_ledger_before_its_file_goes(archive, monkeyp
     real_unlink = destroy._unlink
 
     def unlink(path):   # at the moment of each deletion, the ledger already holds its record
-        seen.append([e["path"] for e in ledger.read(out / ledger.FILENAME).entries])
+        seen.append([e["source"] for e in ledger.read(out / ledger.FILENAME).entries])
         real_unlink(path)
 
     monkeypatch.setattr(destroy, "_unlink", unlink)
     done = destroy.destroy(out, archive["items"], "wang", "li")
-    assert [r["path"] for r in done.records] == paths[:2]
+    assert [r["source"] for r in done.records] == paths[:2]
     assert seen == [paths[:1], paths[:2]]
     assert not Path(paths[0]).exists() and not Path(paths[1]).exists() and Path(paths[2]).exists()
     assert set(destroy.destructions(out)) == {r["call_id"] for r in done.records}
@@ -170,7 +170,7 @@ def test_each_destruction_is_in_the_ledger_before_its_file_goes(archive, monkeyp
 def test_a_broken_ledger_stops_a_destroy(archive):
     out = archive["out"]
     log = ledger.Ledger.open(out)
-    log.append("destroyed", {"call_id": "z", "file": "f", "path": "/nowhere", "size": 1, "sha256": "0" * 64,
+    log.append("destroyed", {"call_id": "z", "path": "f", "source": "/nowhere", "size": 1, "sha256": "0" * 64,
                              "time": "t", "method": "m", "operator": "a", "witness": "b"})
     log.close()
     text = (out / ledger.FILENAME).read_text("utf-8").replace('"witness":"b"', '"witness":"c"')
@@ -256,9 +256,9 @@ def security(**changes) -> datasec.Security:
 
 def test_the_category_flags_each_gap():
     assert datasec._flags(security()) == []
-    unwitnessed = [{"call_id": "c1", "file": "a.wav", "time": "t", "operator": "wang", "witness": ""},
-                   {"call_id": "c2", "file": "b.wav", "time": "t", "operator": "wang", "witness": "wang"},
-                   {"call_id": "c3", "file": "c.wav", "time": "t", "operator": "wang", "witness": "li"}]
+    unwitnessed = [{"call_id": "c1", "path": "a.wav", "time": "t", "operator": "wang", "witness": ""},
+                   {"call_id": "c2", "path": "b.wav", "time": "t", "operator": "wang", "witness": "wang"},
+                   {"call_id": "c3", "path": "c.wav", "time": "t", "operator": "wang", "witness": "li"}]
     assert [f["call_id"] for f in datasec._flags(security(destructions=unwitnessed))] == ["c1", "c2"]
     played = [{"user": "zhao", "kind": "play", "media": "recording", "started_at": "2025-06-01 10:00:00",
                "call_id": "c9", "approver": ""}]

@@ -88,6 +88,7 @@ def world(center, tmp_path_factory) -> dict:
     out, archive = base / "scan", base / "center" / "archive"
     db = sqlite3.connect(out / "catalog.sqlite")
     db.execute("UPDATE files SET source_path = replace(source_path, ?, ?)", (str(source / "archive"), str(archive)))
+    db.execute("UPDATE info SET value = ? WHERE key = 'root'", (str(archive),))   # the archive moved: its copy
     db.commit()
     assert all(Path(p).is_file() and str(p).startswith(str(archive))
                for (p,) in db.execute("SELECT source_path FROM files"))
@@ -158,24 +159,24 @@ def test_4_a_crash_between_ledger_and_unlink_loses_nothing_unaccounted(world):
     assert crashed.returncode == -9, crashed.stderr                     # SIGKILL right after the 3rd append
     entries = destroyed_entries(out)
     assert len(entries) == 3
-    assert [Path(e["path"]).exists() for e in entries] == [False, False, True]
+    assert [Path(e["source"]).exists() for e in entries] == [False, False, True]
     now = hashes(archive)
-    gone = {e["file"] for e in entries[:2]}
+    gone = {e["path"] for e in entries[:2]}
     assert {f: h for f, h in world["before"].items() if f not in gone} == now   # nothing else touched
     assert ledger.read(out / ledger.FILENAME).breaks == []
     listed = statuses(retention(world))
-    assert listed[entries[2]["file"]] == "interrupted" and all(listed[f] == "destroyed" for f in gone)
+    assert listed[entries[2]["path"]] == "interrupted" and all(listed[f] == "destroyed" for f in gone)
 
     proc = retention(world, *DESTROY, stdin=BOTH)
     assert proc.returncode == 0, proc.stderr
     assert "1 interrupted destructions completed" in proc.stderr
     entries = destroyed_entries(out)
-    assert sorted(e["file"] for e in entries) == sorted(names[n] for n in DUE)     # one record per recording
+    assert sorted(e["path"] for e in entries) == sorted(names[n] for n in DUE)     # one record per recording
     for e in entries:
         assert (e["operator"], e["witness"]) == ("wang", "li")
-        assert e["sha256"] == world["before"][e["file"]] and e["size"] > 0 and e["method"].startswith("unlink")
-        assert not Path(e["path"]).exists()
-    kept = {f: h for f, h in world["before"].items() if f not in {e["file"] for e in entries}}
+        assert e["sha256"] == world["before"][e["path"]] and e["size"] > 0 and e["method"].startswith("unlink")
+        assert not Path(e["source"]).exists()
+    kept = {f: h for f, h in world["before"].items() if f not in {e["path"] for e in entries}}
     assert hashes(archive) == kept                                          # what is not due is byte for byte there
     listed = statuses(retention(world))
     assert sorted(f for f, s in listed.items() if s == "destroyed") == sorted(names[n] for n in DUE)

@@ -23,7 +23,7 @@ from pipeline.scan.speakers import SpeakerOptions
 from pipeline.scan.splice import SpliceOptions
 from pipeline.scan.vad import VadOptions
 
-Problem = Literal["missing", "late", "too_fast", "inaudible", "splice", "needs_review", "long_silence"]
+Problem = Literal["missing", "late", "too_fast", "inaudible", "splice", "needs_review", "long_silence", "integrity"]
 Speaker = Literal["agent", "customer", "unknown"]
 
 
@@ -71,6 +71,7 @@ class RecordingInfo(TypedDict):
     codec: str
     container: str
     sha256: str
+    audio_sha256: NotRequired[str]     # sha256 of the decoded samples (pipeline.integrity.custody.audio_sha256)
 
 
 class Transcript(TypedDict):
@@ -158,6 +159,48 @@ class Flag(TypedDict):
     message: str
 
 
+# -- recording integrity (pipeline.integrity) ---------------------------------------
+IntegrityVerdict = Literal["intact_as_far_as_checked", "suspect", "modified_after_capture", "not_checked"]
+IntegrityLayerName = Literal["custody", "format", "waveform", "duration"]
+
+
+class Fingerprint(TypedDict):
+    """A recording as one scan found it: size, sha256 of the bytes and of the decoded audio, when."""
+
+    size: int | None
+    sha256: str
+    audio_sha256: str | None
+    seen_at: str | None                # ISO 8601 UTC
+
+
+class ModifiedAfterCapture(TypedDict):
+    """The recording's bytes differ from those the ledger recorded when a scan first saw it."""
+
+    first: Fingerprint
+    current: Fingerprint
+    audio_changed: bool | None         # False: only tags/container changed; None: an audio hash is missing
+    entries: list[int]                 # the ledger's `modified` entries (line numbers from 0)
+
+
+class IntegrityLayer(TypedDict):
+    """One layer's finding: what it found, what that proves and what it cannot."""
+
+    layer: IntegrityLayerName
+    result: Literal["pass", "suspect", "modified", "not_checked"]
+    proves: str
+    cannot: str
+    evidence: dict[str, Any]
+
+
+class Integrity(TypedDict):
+    """The one integrity verdict of a recording (pipeline.integrity.verdict), from the layers checked."""
+
+    verdict: IntegrityVerdict
+    layers_checked: list[IntegrityLayerName]
+    layers: list[IntegrityLayer]
+    modified_after_capture: ModifiedAfterCapture | None
+
+
 class Error(TypedDict):
     code: str
     message: str
@@ -217,6 +260,8 @@ class Record(TypedDict):
     conversation: Conversation | None
     flags: list[Flag]
     provenance: Provenance   # stamped by the scan on every record it writes
+    format: NotRequired[dict[str, Any] | None]  # the file's format signature (pipeline.integrity.signature)
+    integrity: NotRequired[Integrity]  # set at the end of each scan over the whole archive (pipeline.integrity)
 
 
 # -- the inspection package (`callaudit package`) ------------------------------------
@@ -296,8 +341,8 @@ class DestructionRecord(TypedDict):
     """A destroyed recording (ledger kind `destroyed`): written before the file is deleted."""
 
     call_id: str
-    file: str
-    path: str
+    path: str                          # archive-relative, as in every ledger entry
+    source: str                        # where the file was on disk
     size: int
     sha256: str
     time: str                          # ISO 8601 with the UTC offset

@@ -21,7 +21,7 @@ Plain data: `gather` reads, the package writes the sheets it returns.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from pipeline.core import abnormal_store, review_store
 from pipeline.core.catalog import Catalog
 from pipeline.core.schema import PackageFlag, RetentionItem
 from pipeline.integrity import backups, ledger
+from pipeline.integrity import verify as custody_verify
 from pipeline.package.config import PackageConfig
 from pipeline.package.link import ABNORMAL, DATASEC, Linked, flag
 from pipeline.package.storage import FIELDS, missing
@@ -60,14 +61,17 @@ class Security:
     since: date                     # the period's first day (the earliest accepted call-detail row)
     as_of: date
     flags: list[PackageFlag]
+    custody: dict = field(default_factory=dict)   # pipeline.integrity.verify's result (findings.json `custody`)
 
 
-def _ledger(scan_dir: Path) -> tuple[list[dict], dict]:
+def _ledger(scan_dir: Path) -> tuple[list[dict], dict, dict]:
+    """(the `destroyed` entries, a summary for the sheet, the verification of `callaudit verify`)."""
     path = Path(scan_dir) / ledger.FILENAME
     contents = ledger.read(path)
+    verified = custody_verify.verify(scan_dir)
     summary = {"path": str(path), "present": path.exists(), "entries": len(contents.entries),
-               "signed": contents.signed, "breaks": [b.message for b in contents.breaks]}
-    return [e for e in contents.entries if e.get("kind") == DESTROYED], summary
+               "signed": contents.signed, "breaks": [b["message"] for b in verified["breaks"]]}
+    return [e for e in contents.entries if e.get("kind") == DESTROYED], summary, verified
 
 
 def _flags(sec: Security) -> list[PackageFlag]:
@@ -86,8 +90,8 @@ def _flags(sec: Security) -> list[PackageFlag]:
     checks = {"due": "past_retention", "missing": "recording_missing", "interrupted": "destruction_interrupted"}
     out += [flag(checks[i["status"]], [DATASEC], f"{i['file']}: {i['reason']}", i["file"], i["call_id"])
             for i in sec.plan if i["status"] in checks]
-    out += [flag("destruction_unwitnessed", [DATASEC], f"destruction of {d.get('file')} at {d.get('time')}: "
-                 f"operator {d.get('operator') or '-'}, witness {d.get('witness') or '-'}", str(d.get("file")),
+    out += [flag("destruction_unwitnessed", [DATASEC], f"destruction of {d.get('path')} at {d.get('time')}: "
+                 f"operator {d.get('operator') or '-'}, witness {d.get('witness') or '-'}", str(d.get("path")),
                  d.get("call_id"))
             for d in sec.destructions if not d.get("witness") or d.get("witness") == d.get("operator")]
     if sec.statement.get("approval_required"):
@@ -106,11 +110,11 @@ def gather(scan_dir: Path, records: list[dict], linked: Linked, rows: list[dict]
     with Catalog(scan_dir, create=False) as catalog:
         sources = catalog.sources()
         access = [a for a in review_store.access_rows(catalog.db) if a["started_at"][:10] >= since.isoformat()]
-    destroyed, summary = _ledger(scan_dir)
+    destroyed, summary, verified = _ledger(scan_dir)
     items = plan(records, sources, linked, None if complaint_calls is None else complaints_by_call(complaint_calls),
                  load_policy(policy_path), config, today, {d["call_id"]: d for d in destroyed})
     sec = Security(config.storage, access, backups.verifications(scan_dir), destroyed, summary, items, since, today,
-                   [])
+                   [], verified)
     sec.flags = _flags(sec)
     return sec
 
@@ -147,7 +151,7 @@ def sheets(sec: Security) -> list[tuple[str, list[dict], dict[str, str]]]:
                     ("已销毁录音的副本 / copy of a destroyed recording" if d.get("destroyed") else None)}
                    for v in sec.verifications for what, key in (("缺失", "missing"), ("不一致", "differing"),
                                                                ("多余", "extra")) for d in v[key]]
-    ledger_rows = [{"item": "台账文件 ledger", "value": sec.ledger["path"]},
+    ledger_rows = [{"item": "台账文件 ledger", "value": sec.ledger["path"] if sec.ledger["present"] else "无 / none"},
                    {"item": "条目 entries", "value": sec.ledger["entries"]},
                    {"item": "已签名 signed", "value": sec.ledger["signed"]},
                    {"item": "校验 verification", "value": "通过 / verifies" if not sec.ledger["breaks"] else
@@ -160,7 +164,7 @@ def sheets(sec: Security) -> list[tuple[str, list[dict], dict[str, str]]]:
                                 "clean": "结论", "report": "核验文件"}),
         ("备份差异", differences, {"time": "核验时间", "what": "差异", "location": "备份位置", "file": "文件",
                                "detail": "说明"}),
-        ("销毁记录", sec.destructions, {"call_id": "录音编号", "file": "文件", "size": "大小(字节)",
+        ("销毁记录", sec.destructions, {"call_id": "录音编号", "path": "文件", "size": "大小(字节)",
                                     "sha256": "SHA-256", "time": "销毁时间", "method": "销毁方式",
                                     "operator": "销毁人", "witness": "监销人", "seq": "台账序号", "hash": "台账哈希"}),
         ("保存期限", sec.plan, {"call_id": "录音编号", "file": "文件", "call_type": "通话类型", "call_day": "通话日期",

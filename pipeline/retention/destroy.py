@@ -1,8 +1,8 @@
 """Witnessed destruction of recordings past retention: a ledger entry first, then the file is deleted.
 
 For each recording the plan calls `due`, in this order: its size and sha256 are
-read (and must still be the scanned content), a `destroyed` entry (call id,
-path, size, sha256, time, method, operator, witness) is appended to the custody
+read, a `destroyed` entry (call id, archive path, source path on disk, size,
+sha256, time, method, operator, witness) is appended to the custody
 ledger and fsynced, then the file is unlinked and its folder fsynced. A crash
 between the two leaves an entry whose file still exists; the next plan calls it
 `interrupted` and the next destroy completes it (the same content, already
@@ -105,7 +105,7 @@ def destroy(out_dir: Path, items: list[RetentionItem], operator: str, witness: s
             path = item["path"]
             size = os.stat(path).st_size
             sha = file_sha256(path)
-            record: DestructionRecord = {"call_id": item["call_id"], "file": item["file"], "path": path,
+            record: DestructionRecord = {"call_id": item["call_id"], "path": item["file"], "source": path,
                                          "size": size, "sha256": sha, "time": _local_time(), "method": METHOD,
                                          "operator": operator, "witness": witness, "reason": item["reason"]}
             log.append(KIND, dict(record))

@@ -52,6 +52,7 @@ from starlette.templating import Jinja2Templates
 from pipeline.core import catalog as catalog_mod
 from pipeline.core import fileio, review_store
 from pipeline.core import meta as meta_mod
+from pipeline.integrity import verdict as integrity_verdict
 from pipeline.scan import outputs, report
 from pipeline.serve import abnormal, accounts
 
@@ -268,7 +269,9 @@ def _secure_headers(headers: MutableHeaders, nonce: str) -> None:
 templates = Jinja2Templates(env=jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True))
 templates.env.filters["localtime"] = lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
 templates.env.globals.update(clock=outputs.clock, problem_labels=outputs.PROBLEM_LABELS,
-                             state_labels=report.STATE_LABELS, annotation_label=outputs.annotation_label)
+                             state_labels=report.STATE_LABELS, annotation_label=outputs.annotation_label,
+                             integrity_labels=integrity_verdict.VERDICT_LABELS,
+                             layer_labels=integrity_verdict.LAYER_LABELS)
 
 
 def _page(request: Request, name: str, status: int = 200, **context) -> Response:

@@ -1,0 +1,224 @@
+"""Format outliers: the recording whose format signature differs from the norm its siblings share.
+
+One call system writes a whole archive with one configuration, so the format layer
+needs no model of "genuine": the archive is its own reference. Recordings are
+grouped by source (`source_key`: the folder and the file-name pattern with every
+run of digits as ``#``, without the extension, which is itself a compared field),
+each group's norm is what most siblings share, and a member that differs is
+reported field by field: ``{field, value, norm, siblings_sharing, siblings}``.
+
+Margins, and why:
+
+* ``MIN_SIBLINGS`` = 5: with fewer than five others, "what most siblings share" is
+  one or two files' word; a group that small gets no norm and no outliers, and is
+  listed in ``format_groups`` as ``not_enough_siblings`` so the verdict can say so.
+* Categorical fields (codec, header layout, tag keys, encoder strings, MP3 header
+  flags ...): the norm is the value more than ``NORM_SHARE`` (60 %) of the siblings
+  share. A field without such a majority (the source itself varies in it) has no
+  norm and flags nobody. A genuine call system writes these identically every
+  time; the only genuine changes are upgrades, handled below.
+* Numeric statistics (``stats``: frame-choice shares and means, packet sizes): the
+  norm is the siblings' median, the allowed range median ± ``SPREAD_K`` × spread,
+  spread = max(1.4826 × MAD, ``REL_FLOOR`` × |median|, ``ABS_FLOOR``), widened to
+  the siblings' own min..max. K = 6 robust SDs is far outside what content
+  variation gives one encoder configuration (a normal tail of 1e-9), so a genuine
+  call with unusual audio stays inside; a different encoder's choices differ by
+  whole factors (bit reservoir on/off, another region split, scalefactor coding).
+  The floors stop a norm whose siblings happen to agree exactly (MAD 0) from
+  flagging the first recording a hair away.
+* Upgrades: members are ordered by time (``mtime``, or the call date). When a
+  value differing from the norm is shared by at least ``MIN_SIBLINGS`` members that
+  form one contiguous run in that order (no member with the old value between
+  them, apart from outliers of their own), the run is a period of its own: the
+  group is split there and each period gets its own norm, so a system upgrade is
+  a new norm, not hundreds of flags.
+* Leave-one-out: a member is compared with its siblings, never with a norm it
+  voted for itself.
+
+Plain functions over plain data; it must not read files (signature.py does).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+from collections import Counter
+
+MIN_SIBLINGS = 5
+NORM_SHARE = 0.6
+SPREAD_K = 6.0
+REL_FLOOR = 0.05
+ABS_FLOOR = 0.02
+NOT_COMPARED = ("content", "errors", "signature_version")
+
+
+def source_key(path: str) -> str:
+    """The call system a recording came from, by where and how it is named: folder/pattern, digits as #."""
+    folder, name = os.path.split(path.replace("\\", "/"))
+    stem = os.path.splitext(name)[0]
+    return re.sub(r"\d+", "#", f"{folder}/{stem}".lower())
+
+
+def flatten(signature: dict) -> tuple[dict, dict]:
+    """(categorical fields, numeric stats) of a signature, with dotted names, ``content`` left out."""
+    cats: dict = {}
+    nums = {f"stats.{k}": float(v) for k, v in (signature.get("stats") or {}).items()
+            if isinstance(v, (int, float))}
+
+    def walk(prefix: str, value) -> None:
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                walk(f"{prefix}.{key}" if prefix else key, sub)
+        else:
+            cats[prefix] = json.dumps(value, sort_keys=True) if isinstance(value, list) else value
+
+    for key, value in signature.items():
+        if key not in NOT_COMPARED and key != "stats":
+            walk(key, value)
+    return cats, nums
+
+
+def _time(member: dict):
+    value = member.get("mtime")
+    return value if value is not None else member.get("date") or ""
+
+
+def format_groups(members: list[dict]) -> list[dict]:
+    """The sources and their periods: ``{source, period, members: [call_id], status}`` in time order.
+
+    status: ``compared`` or ``not_enough_siblings`` (fewer than MIN_SIBLINGS + 1 members).
+    """
+    by_source: dict[str, list[dict]] = {}
+    for m in members:
+        by_source.setdefault(source_key(m["path"]), []).append(m)
+    out = []
+    for source, group in sorted(by_source.items()):
+        group.sort(key=lambda m: (str(_time(m)), m["path"]))
+        for i, period in enumerate(_periods(group)):
+            status = "compared" if len(period) > MIN_SIBLINGS else "not_enough_siblings"
+            out.append({"source": source, "period": i, "members": [m["call_id"] for m in period],
+                        "first": _time(period[0]), "last": _time(period[-1]), "status": status})
+    return out
+
+
+def format_outliers(members: list[dict]) -> dict[str, list[dict]]:
+    """call_id -> how its format differs from its siblings' norm ([] when it matches).
+
+    `members`: ``{"call_id", "path" (relative to the archive root), "mtime" or "date"
+    (optional, sortable), "signature" (signature.format_signature)}``. Members of a
+    group too small to have a norm are left out (see format_groups: not_enough_siblings).
+    Each difference: ``{"field", "value", "norm", "siblings_sharing", "siblings"}``; for a
+    numeric statistic ``norm`` is ``[low, high]`` and ``siblings_sharing`` the count inside it.
+    """
+    by_id = {m["call_id"]: m for m in members}
+    out: dict[str, list[dict]] = {}
+    for group in format_groups(members):
+        if group["status"] != "compared":
+            continue
+        period = [by_id[c] for c in group["members"]]
+        flat = [flatten(m.get("signature") or {}) for m in period]
+        for i, member in enumerate(period):
+            others = flat[:i] + flat[i + 1:]
+            out[member["call_id"]] = _differences(flat[i], others)
+    return out
+
+
+def _differences(own: tuple[dict, dict], others: list[tuple[dict, dict]]) -> list[dict]:
+    cats, nums = own
+    found = []
+    for field in sorted(set(cats) | {f for o in others for f in o[0]}):
+        values = Counter(_key(o[0].get(field)) for o in others)
+        norm, n = values.most_common(1)[0]
+        if n <= NORM_SHARE * len(others) or _key(cats.get(field)) == norm:
+            continue
+        found.append({"field": field, "value": _unkey(_key(cats.get(field))), "norm": _unkey(norm),
+                      "siblings_sharing": n, "siblings": len(others)})
+    found = _collapse_blocks(found, cats, others)
+    for field in sorted(nums):
+        sib = [o[1][field] for o in others if field in o[1]]
+        if len(sib) < MIN_SIBLINGS:
+            continue
+        low, high = _allowed(sib)
+        value = nums[field]
+        if not low <= value <= high:
+            found.append({"field": field, "value": round(value, 4), "norm": [round(low, 4), round(high, 4)],
+                          "siblings_sharing": sum(1 for v in sib if low <= v <= high), "siblings": len(sib)})
+    return found
+
+
+def _collapse_blocks(found: list[dict], cats: dict, others: list[tuple[dict, dict]]) -> list[dict]:
+    """One difference for a whole header block the member lacks (or alone has), not one per field in it."""
+    out: list[dict] = []
+    merged: dict[str, dict] = {}
+    for d in found:
+        parts = d["field"].split(".")
+        block = next((".".join(parts[:j]) for j in range(1, len(parts))
+                      if _block_absent(".".join(parts[:j]), cats, others)), None)
+        if block is None:
+            out.append(d)
+        elif block not in merged:
+            own_absent = block in cats
+            merged[block] = {"field": block, "value": None if own_absent else "present",
+                             "norm": "present" if own_absent else None,
+                             "siblings_sharing": d["siblings_sharing"], "siblings": d["siblings"]}
+            out.append(merged[block])
+    return out
+
+
+def _block_absent(block: str, cats: dict, others: list[tuple[dict, dict]]) -> bool:
+    """The block is null on one side: in this member, or in more than NORM_SHARE of its siblings."""
+    if block in cats:
+        return cats[block] is None
+    return sum(1 for o in others if block in o[0] and o[0][block] is None) > NORM_SHARE * len(others)
+
+
+def _allowed(values: list[float]) -> tuple[float, float]:
+    """median ± SPREAD_K × robust spread, never narrower than the siblings' own range (see module docstring)."""
+    med = statistics.median(values)
+    mad = statistics.median(abs(v - med) for v in values)
+    spread = max(1.4826 * mad, REL_FLOOR * abs(med), ABS_FLOOR)
+    return min(med - SPREAD_K * spread, min(values)), max(med + SPREAD_K * spread, max(values))
+
+
+def _key(value):
+    return json.dumps(value, sort_keys=True)
+
+
+def _unkey(key: str):
+    value = json.loads(key)
+    return json.loads(value) if isinstance(value, str) and value[:1] == "[" else value
+
+
+def _periods(group: list[dict]) -> list[list[dict]]:
+    """Split a time-ordered group where a new value starts a contiguous run of MIN_SIBLINGS or more."""
+    if len(group) < 2 * MIN_SIBLINGS:
+        return [group]
+    flat = [flatten(m.get("signature") or {})[0] for m in group]
+    for field in sorted({f for c in flat for f in c}):
+        seq = [_key(c.get(field)) for c in flat]
+        cut = _change_point(seq)
+        if cut is not None:
+            return _periods(group[:cut]) + _periods(group[cut:])
+    return [group]
+
+
+def _change_point(seq: list[str]) -> int | None:
+    """Index where one value gives way to another for good: both sides ≥ MIN_SIBLINGS long and mostly uniform.
+
+    Each side must hold its value in more than NORM_SHARE of its members, and the
+    values must differ; stray outliers on either side do not stop the split (they are
+    flagged within their period).
+    """
+    best = None
+    for cut in range(MIN_SIBLINGS, len(seq) - MIN_SIBLINGS + 1):
+        before, after = Counter(seq[:cut]), Counter(seq[cut:])
+        (b, nb), (a, na) = before.most_common(1)[0], after.most_common(1)[0]
+        if a == b or nb <= NORM_SHARE * cut or na <= NORM_SHARE * (len(seq) - cut):
+            continue
+        # the cut goes where the new value starts: the first member of the run
+        purity = seq[:cut].count(b) + seq[cut:].count(a)
+        if best is None or purity > best[0]:
+            best = (purity, cut)
+    return best[1] if best else None
