@@ -40,13 +40,16 @@ def finish_scan(out_dir: Path, cat, custody: custody_mod.Custody, scopes: list[s
     """After a complete scan: `removed` entries, every record's verdict (changed ones rewritten), the head anchor."""
     custody.sweep(scopes, archive)
     records = cat.records()
-    differences = format_differences(records, custody.history)
+    try:
+        differences = format_differences(records, custody.history)
+    except Exception as exc:  # noqa: BLE001  a bug in the comparison must not cost the scan its reports: the layer is not checked
+        differences = {}
+        custody.problems.append(f"format comparison failed ({type(exc).__name__}: {exc}); format layer not checked")
     for record in records:
         info = record.get("recording") or {}
         sha, audio = custody.seen.get(record["file"], (info.get("sha256"), info.get("audio_sha256")))
         evidence = custody_mod.evidence(custody.history.get(record["file"]), sha, audio)
-        found = verdict.integrity(record, evidence, differences.get(record["call_id"])
-                                  if record.get("format") else None)
+        found = verdict.integrity(record, evidence, differences.get(record["call_id"]))
         if verdict.apply(record, found):
             cat.update_record(record)
             outputs.write_call_files(out_dir, record)

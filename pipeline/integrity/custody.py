@@ -102,6 +102,7 @@ class Custody:
         self.seen: dict[str, tuple[str | None, str | None]] = {}   # path -> (sha256, audio_sha256) this scan
         self.appended: Counter = Counter()
         self.removed_now: list[str] = []
+        self.problems: list[str] = []   # what the end-of-scan pass could not do, for the summary line
 
     @classmethod
     def open(cls, out_dir: Path, signer: ledger_mod.Signer | None = None) -> Custody:
@@ -164,16 +165,22 @@ class Custody:
             text += "; removed: " + ", ".join(self.removed_now)
         if self.ledger.torn_to:
             text += f"; a torn final line (interrupted write) was set aside to {self.ledger.torn_to.name}"
+        text += "".join(f"; {p}" for p in self.problems)
         if self.ledger.breaks:
             text += f"; LEDGER DAMAGED ({len(self.ledger.breaks)} breaks): run `callaudit verify`"
         return text
 
 
 def evidence(history: History | None, sha256: str | None, audio: str | None) -> dict:
-    """The custody layer's finding for a recording whose bytes now hash to `sha256` (see verdict.py)."""
+    """The custody layer's finding for a recording whose bytes now hash to `sha256` (see verdict.py).
+
+    An unchanged recording's finding names its first_seen entry, not times: two
+    output folders of one archive then hold the same records (the times are in
+    the ledger); a modified one carries both fingerprints with their dates.
+    """
     if history is None or not sha256:
-        return {"checked": False, "first_seen_at": None, "first_seen_entry": None, "modified_after_capture": None}
-    out = {"checked": True, "first_seen_at": history.first["seen_at"], "first_seen_entry": history.first_entry,
+        return {"checked": False, "first_seen_entry": None, "modified_after_capture": None}
+    out = {"checked": True, "first_seen_entry": history.first_entry,
            "modified_after_capture": None}
     if history.first["sha256"] != sha256:
         current = dict(history.latest) if history.latest["sha256"] == sha256 else \

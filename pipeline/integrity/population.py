@@ -17,15 +17,22 @@ Margins, and why:
   share. A field without such a majority (the source itself varies in it) has no
   norm and flags nobody. A genuine call system writes these identically every
   time; the only genuine changes are upgrades, handled below.
+* ``*_used`` facts (MP3: reservoir, short blocks, scfsi ...) are compared one way:
+  a member that uses what no sibling's encoder ever used is flagged; one that does
+  not use what the siblings sometimes use is not (a quiet call may need no short
+  block at all).
 * Numeric statistics (``stats``: frame-choice shares and means, packet sizes): the
-  norm is the siblings' median, the allowed range median ± ``SPREAD_K`` × spread,
-  spread = max(1.4826 × MAD, ``REL_FLOOR`` × |median|, ``ABS_FLOOR``), widened to
-  the siblings' own min..max. K = 6 robust SDs is far outside what content
-  variation gives one encoder configuration (a normal tail of 1e-9), so a genuine
-  call with unusual audio stays inside; a different encoder's choices differ by
-  whole factors (bit reservoir on/off, another region split, scalefactor coding).
-  The floors stop a norm whose siblings happen to agree exactly (MAD 0) from
-  flagging the first recording a hair away.
+  norm is the siblings' median. Allowed: within a factor ``RATIO`` (4) of it, or
+  median ± ``SPREAD_K`` × spread, spread = max(1.4826 × MAD, ``REL_FLOOR`` × |median|,
+  ``ABS_FLOOR``), and never narrower than the siblings' own min..max. Where a
+  configuration makes a choice at all, how often it does still moves with the call:
+  on the development half one LAME configuration gave scalefac_scale shares of
+  0.15-0.78 and scalefactor-coding shares up to 3.1 × their median, so MAD alone (a
+  tight core with a long tail) would flag genuine calls; a factor of 4 covers that
+  with room. What tells encoders apart is a factor of 10-300 (bit reservoir 0 % vs
+  99 % of frames) or a choice one of them never makes (the ``*_used`` facts).
+  The floors stop a norm whose siblings agree exactly (MAD 0) from flagging the
+  first recording a hair away.
 * Upgrades: members are ordered by time (``mtime``, or the call date). When a
   value differing from the norm is shared by at least ``MIN_SIBLINGS`` members that
   form one contiguous run in that order (no member with the old value between
@@ -49,6 +56,7 @@ from collections import Counter
 MIN_SIBLINGS = 5
 NORM_SHARE = 0.6
 SPREAD_K = 6.0
+RATIO = 4.0
 REL_FLOOR = 0.05
 ABS_FLOOR = 0.02
 NOT_COMPARED = ("content", "errors", "signature_version")
@@ -72,7 +80,7 @@ def flatten(signature: dict) -> tuple[dict, dict]:
             for key, sub in value.items():
                 walk(f"{prefix}.{key}" if prefix else key, sub)
         else:
-            cats[prefix] = json.dumps(value, sort_keys=True) if isinstance(value, list) else value
+            cats[prefix] = value
 
     for key, value in signature.items():
         if key not in NOT_COMPARED and key != "stats":
@@ -133,7 +141,9 @@ def _differences(own: tuple[dict, dict], others: list[tuple[dict, dict]]) -> lis
         norm, n = values.most_common(1)[0]
         if n <= NORM_SHARE * len(others) or _key(cats.get(field)) == norm:
             continue
-        found.append({"field": field, "value": _unkey(_key(cats.get(field))), "norm": _unkey(norm),
+        if field.endswith("_used") and norm != "false":  # "sometimes" may be "not on this call"
+            continue
+        found.append({"field": field, "value": cats.get(field), "norm": _unkey(norm),
                       "siblings_sharing": n, "siblings": len(others)})
     found = _collapse_blocks(found, cats, others)
     for field in sorted(nums):
@@ -151,35 +161,42 @@ def _differences(own: tuple[dict, dict], others: list[tuple[dict, dict]]) -> lis
 def _collapse_blocks(found: list[dict], cats: dict, others: list[tuple[dict, dict]]) -> list[dict]:
     """One difference for a whole header block the member lacks (or alone has), not one per field in it."""
     out: list[dict] = []
-    merged: dict[str, dict] = {}
+    merged: set[str] = set()
     for d in found:
         parts = d["field"].split(".")
         block = next((".".join(parts[:j]) for j in range(1, len(parts))
-                      if _block_absent(".".join(parts[:j]), cats, others)), None)
+                      if _absent(".".join(parts[:j]), cats) != _norm_absent(".".join(parts[:j]), others)), None)
         if block is None:
             out.append(d)
         elif block not in merged:
-            own_absent = block in cats
-            merged[block] = {"field": block, "value": None if own_absent else "present",
-                             "norm": "present" if own_absent else None,
-                             "siblings_sharing": d["siblings_sharing"], "siblings": d["siblings"]}
-            out.append(merged[block])
+            merged.add(block)
+            own_absent = _absent(block, cats)
+            out.append({"field": block, "value": None if own_absent else "present",
+                        "norm": "present" if own_absent else None,
+                        "siblings_sharing": d["siblings_sharing"], "siblings": d["siblings"]})
     return out
 
 
-def _block_absent(block: str, cats: dict, others: list[tuple[dict, dict]]) -> bool:
-    """The block is null on one side: in this member, or in more than NORM_SHARE of its siblings."""
+def _absent(block: str, cats: dict) -> bool:
+    """No field of the block, or the block itself null (a header the file does not have)."""
     if block in cats:
         return cats[block] is None
-    return sum(1 for o in others if block in o[0] and o[0][block] is None) > NORM_SHARE * len(others)
+    return not any(f.startswith(block + ".") for f in cats)
+
+
+def _norm_absent(block: str, others: list[tuple[dict, dict]]) -> bool:
+    return sum(1 for o in others if _absent(block, o[0])) > NORM_SHARE * len(others)
 
 
 def _allowed(values: list[float]) -> tuple[float, float]:
-    """median ± SPREAD_K × robust spread, never narrower than the siblings' own range (see module docstring)."""
+    """Within RATIO of the median or SPREAD_K robust spreads of it, or inside the siblings' range (module docstring)."""
     med = statistics.median(values)
     mad = statistics.median(abs(v - med) for v in values)
     spread = max(1.4826 * mad, REL_FLOOR * abs(med), ABS_FLOOR)
-    return min(med - SPREAD_K * spread, min(values)), max(med + SPREAD_K * spread, max(values))
+    low, high = med - SPREAD_K * spread, med + SPREAD_K * spread
+    if med > 0:
+        low, high = min(low, med / RATIO), max(high, med * RATIO)
+    return min(low, min(values)), max(high, max(values))
 
 
 def _key(value):
@@ -187,8 +204,7 @@ def _key(value):
 
 
 def _unkey(key: str):
-    value = json.loads(key)
-    return json.loads(value) if isinstance(value, str) and value[:1] == "[" else value
+    return json.loads(key)
 
 
 def _periods(group: list[dict]) -> list[list[dict]]:

@@ -158,8 +158,8 @@ def _mp3(data: bytes, first: int, sig: dict) -> None:
         "CBR" if len(bitrates) == 1 else "VBR")
     found = mp3frames.side_info_stats(data, audio)
     sig["mp3_frames"] = found["flags"]
-    sig["mp3_top_region_split"] = found["top_region_split"]
     sig["stats"].update(found["stats"])
+    sig["content"]["mp3_frame_stats"] = found["content"]
     samples = sum(h["samples"] for _, h in audio)
     rate = header["sample_rate"]
     sig["content"]["frames"] = len(audio)

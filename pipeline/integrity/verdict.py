@@ -23,7 +23,7 @@ VERDICT_LABELS = {"intact_as_far_as_checked": "未见篡改（仅限已查各层
 LAYER_LABELS = {"custody": "保管链", "format": "格式", "waveform": "波形", "duration": "时长对账"}
 
 PROVES = {  # what a result shows, per layer: when it passes, and when it finds something
-    "custody": {"pass": "the bytes are those a scan first saw at first_seen_at (hash-chained ledger)",
+    "custody": {"pass": "the bytes are those a scan first saw (ledger entry first_seen_entry, hash-chained)",
                 "modified": "the file was changed after a scan first saw it (both fingerprints and dates)"},
     "format": {"pass": "the file's format matches the signature its siblings from the same source share",
                "suspect": "the file was written differently from its siblings: another tool or other settings"},
@@ -50,8 +50,11 @@ def custody_layer(evidence: dict) -> schema.IntegrityLayer:
     """From custody.evidence(): modified when the bytes differ from those first seen."""
     if not evidence.get("checked"):
         return _layer("custody", "not_checked", {})
-    facts = {"first_seen_at": evidence["first_seen_at"], "first_seen_entry": evidence["first_seen_entry"]}
-    return _layer("custody", "modified" if evidence.get("modified_after_capture") else "pass", facts)
+    modified = evidence.get("modified_after_capture")
+    facts = {"first_seen_entry": evidence["first_seen_entry"]}
+    if modified:
+        facts.update(first_seen_at=modified["first"]["seen_at"], modified_entries=modified["entries"])
+    return _layer("custody", "modified" if modified else "pass", facts)
 
 
 def format_layer(signature: dict | None, differences: list[dict] | None) -> schema.IntegrityLayer:
