@@ -1,7 +1,7 @@
 """Command line: `callaudit scan PATH... --out DIR`, `report DIR`, `flags DIR`, `records CDR... --out DIR`,
 `package --scan DIR --records CDR... --out PKG`, `serve DIR`, `users add DIR NAME`, `access-log DIR --out FILE`,
 `verify DIR [--backup BACKUP...]`, `custody-keygen KEY.pem`, `retention DIR [--destroy]`.
-Only parses arguments and wires stages.
+Only parses arguments and wires stages: no check, format or file layout is decided here.
 
 Exit status: 0 when the batch finished (files that failed have error records in
 the report; `verify`: 1 when the custody ledger or a recording has a break), 2 for usage errors (bad arguments, unreadable metadata or phrase
@@ -27,18 +27,25 @@ from pipeline.core.catalog import CatalogDBError
 from pipeline.core.errors import UsageError
 from pipeline.core.meta import MetaError, load_meta
 from pipeline.core.models import ModelError
+from pipeline.core.settings import CatalogError
 from pipeline.integrity import ledger as custody_ledger
 from pipeline.integrity import verify as custody_verify
 from pipeline.package import build as package
+from pipeline.package.config import DEFAULT_CONFIG as PACKAGE_CONFIG
+from pipeline.package.join import PackageOptions
 from pipeline.records import command as records
 from pipeline.records.config import load_column_map, parse_period
 from pipeline.records.read import ReadError
+from pipeline.retention import cli as retention_command
 from pipeline.retention import policy as retention_policy
 from pipeline.scan import clips, engine, outputs, report
 from pipeline.scan.decode import MAX_DURATION_S
-from pipeline.scan.rules import CatalogError, load_catalog
+from pipeline.scan.discovery import archive_root, discover
+from pipeline.scan.options import DEFAULT_PHRASES_DIR, ScanOptions
+from pipeline.scan.phrase_catalog import load_catalog
 from pipeline.scan.speakers import SpeakerOptions
 from pipeline.scan.vad import VadOptions
+from pipeline.scan.workers import Backend
 from pipeline.serve import accounts
 
 
@@ -64,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--language", default="zh", help="ASR language (default zh)")
     scan.add_argument("--vad-aggressiveness", type=int, choices=range(4), default=VadOptions.aggressiveness,
                       help="webrtcvad aggressiveness 0-3 (higher drops more noise)")
-    scan.add_argument("--phrases", default=str(engine.DEFAULT_PHRASES_DIR),
+    scan.add_argument("--phrases", default=str(DEFAULT_PHRASES_DIR),
                       help="folder of phrase-catalog YAML files")
     scan.add_argument("--agent-channel", type=int, choices=(0, 1),
                       help="stereo: the agent's channel (0 left, 1 right); default: the metadata's agent_channel, "
@@ -154,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     pkg.add_argument("--agents", type=Path, metavar="CSV", help="agent register: certificate number, type, validity")
     pkg.add_argument("--out", required=True, type=Path, metavar="PKG", help="package folder (replaced as a whole)")
     pkg.add_argument("--redact", action="store_true", help="mask phone numbers in every text of the package")
-    pkg.add_argument("--config", type=Path, default=package.DEFAULT_CONFIG,
+    pkg.add_argument("--config", type=Path, default=PACKAGE_CONFIG,
                      help="package settings (default phrases/package.yaml)")
     pkg.add_argument("--records-config", type=Path, default=records.DEFAULT_CONFIG,
                      help="call-detail record settings (default phrases/records.yaml)")
@@ -163,27 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="retention policy (default phrases/retention.yaml)")
     pkg.add_argument("--as-of", type=date.fromisoformat, metavar="YYYY-MM-DD",
                      help="the day retention is judged on (default today)")
-    ret = commands.add_parser("retention", help="recordings past their retention period, and their witnessed "
-                                                "destruction (销毁记录) into the custody ledger")
-    ret.add_argument("out", type=Path, metavar="OUT", help="output folder of a scan")
-    ret.add_argument("--records", nargs="+", default=[], metavar="CDR", help="call-detail exports: call days and types")
-    ret.add_argument("--complaints", type=Path, metavar="FILE", help="complaint-handling records: closing days")
-    ret.add_argument("--policy", type=Path, default=retention_policy.DEFAULT_POLICY,
-                     help="retention policy (default phrases/retention.yaml)")
-    ret.add_argument("--config", type=Path, default=package.DEFAULT_CONFIG,
-                     help="package settings: linking and complaint call types (default phrases/package.yaml)")
-    ret.add_argument("--columns", metavar="MAP.yaml", help="field: header mapping for the CDR exports")
-    ret.add_argument("--as-of", type=date.fromisoformat, metavar="YYYY-MM-DD", help="judge on this day (default today)")
-    ret.add_argument("--destroy", action="store_true", help="delete the recordings that are due (needs both names)")
-    ret.add_argument("--operator", default="", help="销毁人: the workbench account destroying")
-    ret.add_argument("--witness", default="", help="监销人: another workbench account supervising")
-    ret.add_argument("--passwords-stdin", action="store_true",
-                     help="read the operator's and the witness's passwords from two lines of standard input")
-    ret.add_argument("--custody-key", type=Path, metavar="KEY.pem", help="sign the ledger entries with this key")
+    retention_command.add_parser(commands)
     return parser
 
 
-def _backend(name: str) -> engine.Backend | None:
+def _backend(name: str) -> Backend | None:
     """The analysis backend of `--engine`: None for local worker processes; Ray is imported only when asked for."""
     if name == "ray":
         from pipeline.scan import distributed
@@ -194,7 +185,7 @@ def _backend(name: str) -> engine.Backend | None:
 def run_scan(args: argparse.Namespace) -> int:
     os.umask(0o077)  # recordings are personal data: every output is owner-only (0700 / 0600)
     load_catalog(args.phrases)  # a catalog error is a usage error: report it before any work
-    options = engine.ScanOptions(
+    options = ScanOptions(
         model=args.model, language=args.language, beam_size=args.beam_size,
         vad=VadOptions(aggressiveness=args.vad_aggressiveness), phrases_dir=args.phrases,
         workers=max(1, args.workers), meta=load_meta(args.meta) if args.meta else {},
@@ -202,7 +193,7 @@ def run_scan(args: argparse.Namespace) -> int:
         address=args.address,
         speakers=SpeakerOptions(agent_channel=args.agent_channel, vad_aggressiveness=args.vad_aggressiveness),
     )
-    recordings = engine.discover(args.paths, engine.archive_root(args.paths, args.root))
+    recordings = discover(args.paths, archive_root(args.paths, args.root))
     if not recordings:
         print(f"callaudit: no recordings found under {' '.join(args.paths)}", file=sys.stderr)
         return 2
@@ -287,11 +278,12 @@ def run_records(args: argparse.Namespace) -> int:
 
 def run_serve(args: argparse.Namespace) -> int:
     from pipeline.serve import app as serve  # the web stack is loaded only to serve
+    from pipeline.serve.workbench import ServeOptions
     os.umask(0o077)
     if not _loopback(args.host):
         print(f"callaudit: warning: listening on {args.host}: other machines can reach the workbench, and it "
               "speaks plain HTTP; put a TLS proxy in front of it", file=sys.stderr)
-    options = serve.ServeOptions(host=args.host, port=args.port, meta=load_meta(args.meta) if args.meta else {})
+    options = ServeOptions(host=args.host, port=args.port, meta=load_meta(args.meta) if args.meta else {})
     app = serve.build_app(args.out, options)
     print(f"callaudit: review workbench on http://{args.host}:{args.port}/ (Ctrl-C stops it)", file=sys.stderr)
     serve.run(app, options)
@@ -341,10 +333,10 @@ def run_access_log(args: argparse.Namespace) -> int:
 
 def run_package(args: argparse.Namespace) -> int:
     os.umask(0o077)  # the package holds recordings and call records: personal data
-    options = package.PackageOptions(records=args.records, consent=args.consent, complaints=args.complaints,
-                                     agents=args.agents, config_path=args.config, records_config=args.records_config,
-                                     column_map=load_column_map(args.columns) if args.columns else {},
-                                     redact=args.redact, retention=args.retention, as_of=args.as_of)
+    options = PackageOptions(records=args.records, consent=args.consent, complaints=args.complaints,
+                             agents=args.agents, config_path=args.config, records_config=args.records_config,
+                             column_map=load_column_map(args.columns) if args.columns else {},
+                             redact=args.redact, retention=args.retention, as_of=args.as_of)
     summary = package.build_package(args.scan, args.out, options)
     for c in summary["categories"]:
         print(f"  {c['category']}: {c['items']} {c['item_name']}, {c['rejected']} will be rejected", file=sys.stderr)
@@ -353,38 +345,9 @@ def run_package(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_retention(args: argparse.Namespace) -> int:
-    from pipeline.integrity import ledger
-    from pipeline.retention import command as retention
-    from pipeline.retention import destroy
-
-    os.umask(0o077)
-    if args.destroy:   # who destroys is settled before anything is read
-        if args.passwords_stdin:
-            passwords = (sys.stdin.readline().rstrip("\n"), sys.stdin.readline().rstrip("\n"))
-        elif args.operator and args.witness and args.operator != args.witness:
-            passwords = (getpass.getpass(f"password of the operator {args.operator}: "),
-                         getpass.getpass(f"password of the witness {args.witness}: "))
-        else:
-            passwords = ("", "")
-        destroy.check_people(args.out, args.operator, args.witness, passwords)
-    options = retention.RetentionOptions(records=args.records, complaints=args.complaints, policy=args.policy,
-                                         config=args.config, today=args.as_of,
-                                         column_map=load_column_map(args.columns) if args.columns else {})
-    items = retention.build_plan(args.out, options)
-    retention.print_plan(items)
-    if not args.destroy:
-        return 0
-    signer = ledger.Signer.load(args.custody_key) if args.custody_key else None
-    done = destroy.destroy(args.out, items, args.operator, args.witness, signer)
-    print(f"{len(done.records)} recordings destroyed, {len(done.completed)} interrupted destructions completed "
-          f"-> {args.out / ledger.FILENAME}", file=sys.stderr)
-    return 0
-
-
 COMMANDS = {"scan": run_scan, "report": run_report, "flags": run_flags, "records": run_records,
             "package": run_package, "serve": run_serve, "users": run_users, "access-log": run_access_log,
-            "verify": run_verify, "custody-keygen": run_custody_keygen, "retention": run_retention}
+            "verify": run_verify, "custody-keygen": run_custody_keygen, "retention": retention_command.run}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,7 @@ from helpers_records import make_record, make_recording
 
 from pipeline.core.errors import UsageError
 from pipeline.integrity import custody, ledger, verify
-from pipeline.scan import clips, engine
+from pipeline.scan import clips, engine, workers
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def fake_analysis(monkeypatch):
             record["recording"]["audio_sha256"] = "a" * 63 + str(len(Path(rec.path).read_bytes()) % 10)
             yield record, {"recording": record["recording"], "segments": record["segments"]}
 
-    monkeypatch.setattr(engine, "analyse_all", fake_analyse_all)
+    monkeypatch.setattr(workers, "analyse_all", fake_analyse_all)
 
 
 @pytest.fixture
@@ -215,7 +215,7 @@ import sys, time
 from pathlib import Path
 sys.path[:0] = [{tests!r}, {root!r}]
 from helpers_records import make_record
-from pipeline.scan import clips, engine
+from pipeline.scan import clips, engine, workers
 
 def slow(recordings, options):
     for rec in recordings:
@@ -223,7 +223,7 @@ def slow(recordings, options):
         yield record, {{"recording": record["recording"], "segments": record["segments"]}}
         time.sleep(0.3)
 
-engine.analyse_all = slow
+workers.analyse_all = slow
 engine.scan([{archive!r}], Path({out!r}), engine.ScanOptions(), clip_options=clips.ClipOptions("none"))
 """
 

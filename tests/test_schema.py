@@ -1,6 +1,6 @@
 """The record schema: the committed JSON Schema is the one pipeline.schema generates, every record of the
-fixture scan validates against it, its provenance says what produced it, and the README's table of
-defaults is the option dataclasses'."""
+fixture scan validates against it, its provenance says what produced it, and the table of defaults
+in docs/settings.md is the option dataclasses'."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ import pytest
 from conftest import ROOT
 
 from pipeline.core import models, schema
-from pipeline.scan import engine, rules
+from pipeline.scan import phrase_catalog
 from pipeline.scan.match import MatchOptions
+from pipeline.scan.options import ScanOptions, effective_options
 from pipeline.scan.recovery import RecoveryOptions
 from pipeline.scan.splice import SpliceOptions
 from pipeline.scan.vad import VadOptions
@@ -48,9 +49,9 @@ def test_provenance_names_version_model_catalog_and_options(fixture_scan):
     expected = {
         "callaudit": importlib.metadata.version("callaudit"),
         "model": {"name": "default", "sha256": models.UPSTREAM_SHA256["model.bin"]},
-        "catalog": {"sha256": rules.catalog_sha256(ROOT / "phrases"),
-                    "files": [p.name for p in rules.catalog_files(ROOT / "phrases")]},
-        "options": dataclasses.asdict(engine.effective_options(engine.ScanOptions())),
+        "catalog": {"sha256": phrase_catalog.catalog_sha256(ROOT / "phrases"),
+                    "files": [p.name for p in phrase_catalog.catalog_files(ROOT / "phrases")]},
+        "options": dataclasses.asdict(effective_options(ScanOptions())),
     }
     for record in fixture_scan["records"].values():
         assert record["provenance"] == expected, record["file"]
@@ -71,7 +72,7 @@ def dataclass_defaults() -> dict[str, float]:
     return out
 
 
-def test_readme_defaults_are_the_option_dataclasses():
-    readme = (ROOT / "README.md").read_text("utf-8")
-    rows = dict(re.findall(r"^\| `((?:vad|recovery|match|splice)\.[\w.]+)` \| ([-\d.]+) \|", readme, re.M))
+def test_documented_defaults_are_the_option_dataclasses():
+    page = (ROOT / "docs" / "settings.md").read_text("utf-8")
+    rows = dict(re.findall(r"^\| `((?:vad|recovery|match|splice)\.[\w.]+)` \| ([-\d.]+) \|", page, re.MULTILINE))
     assert {k: float(v) for k, v in rows.items()} == dataclass_defaults()

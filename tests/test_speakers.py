@@ -9,8 +9,9 @@ import pytest
 from conftest import SR, voiced
 from helpers_truth import diarization_error
 
+from pipeline.core.settings import CatalogError
 from pipeline.scan import conversation, credit, speakers
-from pipeline.scan.rules import CatalogError, load_catalog
+from pipeline.scan.phrase_catalog import load_catalog
 
 CATALOG = load_catalog(__import__("conftest").ROOT / "phrases")
 DISCLOSURE = CATALOG.rule("marketing_disclosure")

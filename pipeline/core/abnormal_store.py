@@ -21,7 +21,7 @@ import time
 
 from pipeline.core import catalog as catalog_mod
 from pipeline.core.review_store import ReviewError
-from pipeline.core.schema import AbnormalHandling
+from pipeline.core.schema_datasec import AbnormalHandling
 
 MAX_TEXT = 4000   # characters of each account: a paragraph, not a file
 

@@ -3,9 +3,10 @@
 Each stage returns plain dicts of these shapes (TypedDicts: no conversion, no
 runtime cost), and the record is their union. `record_json_schema()` turns them
 into the JSON Schema committed as docs/record.schema.json (regenerate with
-`python -m pipeline.schema > docs/record.schema.json`); the tests check the
+`python -m pipeline.core.schema > docs/record.schema.json`); the tests check the
 committed file is current and that every record of the fixture scan validates.
 Optional keys are `NotRequired`; a key that may hold null says `| None`.
+Types only: no stage logic, and no import of a stage beyond its option dataclasses.
 """
 
 import dataclasses
@@ -321,63 +322,6 @@ class InputProblem(TypedDict):
     field: str | None
     value: str | None
     reason: str
-
-
-class RetentionItem(TypedDict):
-    """One recording in the retention plan (pipeline.retention.plan): what happens to it and why."""
-
-    call_id: str
-    file: str                          # archive-relative path
-    path: str | None                   # where it is on disk (the catalog's source path)
-    status: Literal["due", "keep", "hold", "open_complaint", "undated", "changed", "destroyed", "interrupted",
-                    "missing"]
-    reason: str
-    call_type: str | None
-    call_day: str | None               # YYYY-MM-DD, from its call-detail row or its file name
-    due_on: str | None                 # the first day it may be destroyed
-
-
-class DestructionRecord(TypedDict):
-    """A destroyed recording (ledger kind `destroyed`): written before the file is deleted."""
-
-    call_id: str
-    path: str                          # archive-relative, as in every ledger entry
-    source: str                        # where the file was on disk
-    size: int
-    sha256: str
-    time: str                          # ISO 8601 with the UTC offset
-    method: str
-    operator: str                      # 销毁人, a workbench account
-    witness: str                       # 监销人, another workbench account
-    reason: str
-
-
-class BackupVerification(TypedDict):
-    """One run of `callaudit verify OUT --backup DIR...` (ledger kind `backup_verified`)."""
-
-    time: str
-    locations: list[str]
-    recordings: int                    # recordings compared
-    matched: int                       # copies equal to their recording, over every location
-    missing: list[dict]                # {"location", "file"}
-    differing: list[dict]              # {"location", "file", "sha256", "expected"}
-    extra: list[dict]                  # {"location", "file", "destroyed"}: destroyed = a destroyed recording's copy
-    report: str                        # the JSON file of this verification
-    clean: bool
-
-
-class AbnormalHandling(TypedDict):
-    """The 发现-处理-整改 account of one abnormal-calling finding (pipeline.core.abnormal_store)."""
-
-    finding: str                       # abnormal_store.finding_key
-    check: str
-    subject: str
-    day: str
-    checked: str                       # 核查过程
-    result: str                        # 处理结果
-    measures: str                      # 整改措施
-    handler: str
-    handled_at: str
 
 
 # -- JSON Schema -------------------------------------------------------------------

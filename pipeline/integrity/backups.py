@@ -25,7 +25,7 @@ from pipeline.core import fileio
 from pipeline.core.catalog import Catalog
 from pipeline.core.errors import UsageError
 from pipeline.core.fileio import file_sha256
-from pipeline.core.schema import BackupVerification
+from pipeline.core.schema_datasec import BackupVerification
 from pipeline.integrity import ledger
 
 KIND = "backup_verified"

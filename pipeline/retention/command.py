@@ -13,10 +13,11 @@ from datetime import date
 from pathlib import Path
 
 from pipeline.core.catalog import Catalog
-from pipeline.core.schema import RetentionItem
+from pipeline.core.schema_datasec import RetentionItem
 from pipeline.package.complaints import check_complaints, load_handling
 from pipeline.package.config import DEFAULT_CONFIG, PackageConfig, load_package_config
 from pipeline.package.inputs import read_input
+from pipeline.package.join import PackageOptions, read_cdr
 from pipeline.package.link import Linked, link_recordings
 from pipeline.retention import destroy as destroy_mod
 from pipeline.retention.plan import Complaint, complaints_by_call, plan
@@ -48,8 +49,6 @@ def complaint_calls(rows: list[dict], records: dict[str, dict], linked: Linked, 
 
 def build_plan(out_dir: Path, options: RetentionOptions) -> list[RetentionItem]:
     """The plan of every recording of DIR under the policy, as of `options.today`."""
-    from pipeline.package.build import PackageOptions, read_cdr   # the package's CDR reader, loaded when needed
-
     policy = load_policy(options.policy)
     config = load_package_config(options.config)
     with Catalog(out_dir, create=False) as catalog:

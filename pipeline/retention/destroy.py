@@ -25,7 +25,7 @@ from pathlib import Path
 from pipeline.core import review_store
 from pipeline.core.errors import UsageError
 from pipeline.core.fileio import file_sha256
-from pipeline.core.schema import DestructionRecord, RetentionItem
+from pipeline.core.schema_datasec import DestructionRecord, RetentionItem
 from pipeline.integrity import ledger
 from pipeline.serve import accounts
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from pipeline.core.fileio import file_sha256
-from pipeline.core.schema import RetentionItem
+from pipeline.core.schema_datasec import RetentionItem
 from pipeline.package.config import PackageConfig
 from pipeline.package.link import Linked, file_name_keys
 from pipeline.retention.policy import Hold, RetentionPolicy, Rule

@@ -7,6 +7,7 @@ the ASR window's padding does.
 
 Overlap can only be seen where the parties are on separate channels: on a mono
 recording the split gives one speaker at a time, so the overtalk fields are None.
+It reads the turns only: no audio, no files.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ usually the question mark, and a negation is a word the catalog's own wording
 of the rule does not contain. This is a lexical test: "我不能说这不是营销电话"
 (a double negation) is read as negated, and a question asked without 吗/？/是不是
 ("这是营销电话？" said with rising tone but transcribed with a full stop) is not seen.
+It judges hits already found; it never searches the transcript itself.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ than any two speakers measured: SpeakerOptions); a refinement pass gives every p
 to the speaker whose pooled Gaussian explains it best; runs of one speaker are
 turns. Turns change only at pauses (a change without any pause is missed), and
 overlapping speech gets one label.
+It labels speech; it never changes the transcript's text.
 """
 
 from __future__ import annotations

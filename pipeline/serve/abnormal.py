@@ -20,6 +20,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from pipeline.core import abnormal_store, review_store
+from pipeline.serve.pages import _page
 
 SUMMARY = Path("records") / "summary.json"
 
@@ -39,8 +40,6 @@ def _bench(request: Request):
 
 
 def finding_list(request: Request) -> Response:
-    from pipeline.serve.app import _page   # the app's page renderer (nonce, CSRF token, session)
-
     bench = _bench(request)
     found = findings(bench.out_dir)
     done = abnormal_store.current(bench.db)
@@ -58,8 +57,6 @@ def _finding(request: Request) -> dict | None:
 
 
 def finding_page(request: Request, error: str = "", status: int = 200) -> Response:
-    from pipeline.serve.app import _page
-
     finding = _finding(request)
     if finding is None:
         return PlainTextResponse("no such finding", 404)
