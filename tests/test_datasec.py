@@ -23,6 +23,7 @@ from pipeline.package.link import Linked
 from pipeline.retention import destroy
 from pipeline.retention.plan import Complaint, add_period, plan
 from pipeline.retention.policy import DEFAULT_POLICY, Rule, load_policy
+from pipeline.scan.phrase_catalog import catalog_files
 from pipeline.serve import accounts
 
 TODAY = date(2026, 5, 9)
@@ -39,6 +40,7 @@ def test_the_shipped_policy_keeps_a_year_and_complaints_a_year_after_closing():
     assert policy.default == Rule(years=1, days=0, start="call")
     assert policy.rule("投诉建议呼入").start == "complaint_closed" and policy.rule("营销外呼") == policy.default
     assert policy.holds == ()
+    assert "retention.yaml" not in [p.name for p in catalog_files(DEFAULT_POLICY.parent)]   # not a phrase catalog
 
 
 @pytest.mark.parametrize("text, line, words", [
