@@ -61,7 +61,7 @@ def test_careful_mp3_forger_caught_by_the_frames_not_only_tags(archive):
     _out, manifest, figures = archive
     careful = [e for e in manifest if not e["genuine"] and e["kind"].startswith("careful") and
                e["path"].endswith(".mp3")]
-    assert len(careful) == 10  # lame8k: careful, careful_tags, careful_noreservoir; shine32k: careful, careful_tags
+    assert len(careful) == 12  # careful, careful_tags, careful_noreservoir; cut and insert; two MP3 archives
     for e in careful:
         frames = [f for f in figures["differences"][e["path"]] if f.startswith(FRAME_FIELDS)]
         assert frames, e["path"]

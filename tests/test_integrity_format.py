@@ -101,6 +101,14 @@ def test_ogg_opus(tmp_path):
     assert ogg["opus_modes_used"] and 0 < sig["stats"]["opus_main_config_share"] <= 1
 
 
+def test_flac_blocks_and_vendor(tmp_path):
+    sig = format_signature(str(make(tmp_path, "f.flac", "-c:a", "flac", "-sample_fmt", "s16")))
+    flac = sig["flac"]
+    assert flac["blocks"][0] == "STREAMINFO" and "VORBIS_COMMENT" in flac["blocks"]
+    assert flac["comments"]["vendor"].startswith("Lavf") and flac["min_block"] == flac["max_block"] > 0
+    assert flac["bits_per_sample"] == 16 and flac["md5_set"] is True
+
+
 def test_unreadable_files_give_errors_not_exceptions(tmp_path):
     assert format_signature(str(tmp_path / "missing.mp3"))["errors"]
     junk = tmp_path / "junk.mp3"

@@ -9,6 +9,7 @@ plain JSON-able data:
 * ``xing``                         the Xing/Info or VBRI header frame and the LAME tag in it
 * ``riff``                         RIFF/WAVE chunk list and order, fmt fields, fact, LIST/INFO
 * ``ogg``                          Ogg page layout, OpusHead, OpusTags vendor and keys, Opus TOC use
+* ``flac``                         FLAC metadata blocks in order, STREAMINFO block sizes, vendor string
 * ``amr`` / ``gsm``                AMR magic and frame-type use; raw GSM 06.10 frame magic
 
 Sizes that depend on a call's length or content are reported under ``content_*`` keys
@@ -260,6 +261,35 @@ def _opus_packets(packets: list[bytes], pages: list[tuple[int, int, int]]) -> di
                       "opus_packet_size_cv": (statistics.pstdev(sizes) / statistics.fmean(sizes)),
                       "opus_packets_per_page_median": statistics.median(per_page),
                       "opus_granule_step_median": statistics.median(steps) if steps else 0}}
+
+
+FLAC_BLOCKS = {0: "STREAMINFO", 1: "PADDING", 2: "APPLICATION", 3: "SEEKTABLE", 4: "VORBIS_COMMENT",
+               5: "CUESHEET", 6: "PICTURE"}
+
+
+def flac(data: bytes) -> dict | None:
+    """FLAC: metadata blocks in order, the encoder's block sizes, the vendor string and comment keys."""
+    if data[:4] != b"fLaC":
+        return None
+    pos, blocks, out = 4, [], {"errors": []}
+    while pos + 4 <= len(data):
+        head, size = data[pos], int.from_bytes(data[pos + 1:pos + 4], "big")
+        kind = FLAC_BLOCKS.get(head & 127, f"reserved{head & 127}")
+        body = data[pos + 4:pos + 4 + size]
+        blocks.append(kind)
+        if kind == "STREAMINFO" and size >= 18:
+            out["min_block"], out["max_block"] = struct.unpack(">HH", body[:4])
+            out["bits_per_sample"] = ((body[12] & 1) << 4 | body[13] >> 4) + 1
+            out["md5_set"] = any(body[18:34])
+        elif kind == "VORBIS_COMMENT":
+            out["comments"] = _opus_tags(body)
+        elif kind == "PADDING":
+            out["content_padding"] = size
+        pos += 4 + size
+        if head & 128:
+            break
+    out["blocks"] = blocks
+    return out
 
 
 AMR_MAGIC = {b"#!AMR\n": "amr-nb", b"#!AMR-WB\n": "amr-wb", b"#!AMR_MC1.0\n": "amr-nb-mc",

@@ -33,12 +33,13 @@ Margins, and why:
   99 % of frames) or a choice one of them never makes (the ``*_used`` facts).
   The floors stop a norm whose siblings agree exactly (MAD 0) from flagging the
   first recording a hair away.
-* Upgrades: members are ordered by time (``mtime``, or the call date). When a
-  value differing from the norm is shared by at least ``MIN_SIBLINGS`` members that
-  form one contiguous run in that order (no member with the old value between
-  them, apart from outliers of their own), the run is a period of its own: the
-  group is split there and each period gets its own norm, so a system upgrade is
-  a new norm, not hundreds of flags.
+* Upgrades: members are ordered by time (``mtime``, or the call date). When a field's
+  value changes for good (a cut with at least ``MIN_SIBLINGS`` members on each side,
+  more than NORM_SHARE of each side sharing its side's value, the two values
+  different), the group is split there and each period gets its own norm, so a
+  system upgrade is a new norm, not hundreds of flags; a stray edit on either side
+  does not stop the split and is still flagged within its period. The price: five or
+  more edits in a row, all written the same other way, would be a period too.
 * Leave-one-out: a member is compared with its siblings, never with a norm it
   voted for itself.
 
@@ -57,6 +58,7 @@ MIN_SIBLINGS = 5
 NORM_SHARE = 0.6
 SPREAD_K = 6.0
 RATIO = 4.0
+EXACT_LOO = 400  # above this many members one member's own vote moves a median or MAD negligibly
 REL_FLOOR = 0.05
 ABS_FLOOR = 0.02
 NOT_COMPARED = ("content", "errors", "signature_version")
@@ -123,49 +125,78 @@ def format_outliers(members: list[dict]) -> dict[str, list[dict]]:
     by_id = {m["call_id"]: m for m in members}
     out: dict[str, list[dict]] = {}
     for group in format_groups(members):
-        if group["status"] != "compared":
-            continue
-        period = [by_id[c] for c in group["members"]]
-        flat = [flatten(m.get("signature") or {}) for m in period]
-        for i, member in enumerate(period):
-            others = flat[:i] + flat[i + 1:]
-            out[member["call_id"]] = _differences(flat[i], others)
+        if group["status"] == "compared":
+            period = [by_id[c] for c in group["members"]]
+            out.update(zip(group["members"], _period_differences(period)))
     return out
 
 
-def _differences(own: tuple[dict, dict], others: list[tuple[dict, dict]]) -> list[dict]:
-    cats, nums = own
-    found = []
-    for field in sorted(set(cats) | {f for o in others for f in o[0]}):
-        values = Counter(_key(o[0].get(field)) for o in others)
-        norm, n = values.most_common(1)[0]
-        if n <= NORM_SHARE * len(others) or _key(cats.get(field)) == norm:
-            continue
-        if field.endswith("_used") and norm != "false":  # "sometimes" may be "not on this call"
-            continue
-        found.append({"field": field, "value": cats.get(field), "norm": _unkey(norm),
-                      "siblings_sharing": n, "siblings": len(others)})
-    found = _collapse_blocks(found, cats, others)
-    for field in sorted(nums):
-        sib = [o[1][field] for o in others if field in o[1]]
-        if len(sib) < MIN_SIBLINGS:
-            continue
-        low, high = _allowed(sib)
-        value = nums[field]
-        if not low <= value <= high:
-            found.append({"field": field, "value": round(value, 4), "norm": [round(low, 4), round(high, 4)],
-                          "siblings_sharing": sum(1 for v in sib if low <= v <= high), "siblings": len(sib)})
-    return found
+def _period_differences(period: list[dict]) -> list[list[dict]]:
+    """Each member against the others (leave-one-out), from counts kept once for the whole period."""
+    flat = [flatten(m.get("signature") or {}) for m in period]
+    fields = sorted({f for c, _ in flat for f in c})
+    counts = {f: Counter(_key(c.get(f)) for c, _ in flat) for f in fields}
+    blocks = sorted({".".join(f.split(".")[:j]) for f in fields for j in range(1, f.count(".") + 1)})
+    absent = {b: sum(_absent(b, c) for c, _ in flat) for b in blocks}
+    numbers = sorted({f for _, n in flat for f in n})
+    ranges = {}  # large periods: one range for all, with how many members have the field and lie inside it
+    if len(flat) > EXACT_LOO:
+        for f in numbers:
+            values = [n[f] for _, n in flat if f in n]
+            low, high = _allowed(values)
+            ranges[f] = (low, high, len(values), sum(1 for v in values if low <= v <= high))
+    result = []
+    for i, (cats, nums) in enumerate(flat):
+        siblings = len(flat) - 1
+        found = []
+        for field in fields:
+            own = _key(cats.get(field))
+            norm, n = _top_without(counts[field], own)
+            if n <= NORM_SHARE * siblings or own == norm:
+                continue
+            if field.endswith("_used") and norm != "false":  # "sometimes" may be "not on this call"
+                continue
+            found.append({"field": field, "value": cats.get(field), "norm": _unkey(norm),
+                          "siblings_sharing": n, "siblings": siblings})
+        norm_absent = {b: (absent[b] - _absent(b, cats)) > NORM_SHARE * siblings for b in blocks}
+        found = _collapse_blocks(found, cats, norm_absent)
+        for field in sorted(nums):
+            value = nums[field]
+            if field in ranges:
+                low, high, have, inside = ranges[field]
+                have -= 1
+            else:
+                sib = [n[field] for j, (_, n) in enumerate(flat) if j != i and field in n]
+                if len(sib) < MIN_SIBLINGS:
+                    continue
+                low, high = _allowed(sib)
+                have, inside = len(sib), sum(1 for v in sib if low <= v <= high)
+            if not low <= value <= high:
+                found.append({"field": field, "value": round(value, 4), "norm": [round(low, 4), round(high, 4)],
+                              "siblings_sharing": inside, "siblings": have})
+        result.append(found)
+    return result
 
 
-def _collapse_blocks(found: list[dict], cats: dict, others: list[tuple[dict, dict]]) -> list[dict]:
+def _top_without(counts: Counter, own: str) -> tuple[str, int]:
+    """The most shared value and its count among the others: the period's counts less this member's vote."""
+    top = counts.most_common(2)
+    (v1, c1) = top[0]
+    if v1 != own:
+        return v1, c1
+    if len(top) > 1 and top[1][1] > c1 - 1:
+        return top[1]
+    return v1, c1 - 1
+
+
+def _collapse_blocks(found: list[dict], cats: dict, norm_absent: dict[str, bool]) -> list[dict]:
     """One difference for a whole header block the member lacks (or alone has), not one per field in it."""
     out: list[dict] = []
     merged: set[str] = set()
     for d in found:
         parts = d["field"].split(".")
         block = next((".".join(parts[:j]) for j in range(1, len(parts))
-                      if _absent(".".join(parts[:j]), cats) != _norm_absent(".".join(parts[:j]), others)), None)
+                      if _absent(".".join(parts[:j]), cats) != norm_absent[".".join(parts[:j])]), None)
         if block is None:
             out.append(d)
         elif block not in merged:
@@ -182,10 +213,6 @@ def _absent(block: str, cats: dict) -> bool:
     if block in cats:
         return cats[block] is None
     return not any(f.startswith(block + ".") for f in cats)
-
-
-def _norm_absent(block: str, others: list[tuple[dict, dict]]) -> bool:
-    return sum(1 for o in others if _absent(block, o[0])) > NORM_SHARE * len(others)
 
 
 def _allowed(values: list[float]) -> tuple[float, float]:
@@ -225,16 +252,17 @@ def _change_point(seq: list[str]) -> int | None:
 
     Each side must hold its value in more than NORM_SHARE of its members, and the
     values must differ; stray outliers on either side do not stop the split (they are
-    flagged within their period).
+    flagged within their period). Of the cuts that qualify, the one that leaves the
+    fewest members off their side's value. Counts are carried along: one pass.
     """
     best = None
+    before, after = Counter(seq[:MIN_SIBLINGS - 1]), Counter(seq[MIN_SIBLINGS - 1:])
     for cut in range(MIN_SIBLINGS, len(seq) - MIN_SIBLINGS + 1):
-        before, after = Counter(seq[:cut]), Counter(seq[cut:])
+        before[seq[cut - 1]] += 1
+        after[seq[cut - 1]] -= 1
         (b, nb), (a, na) = before.most_common(1)[0], after.most_common(1)[0]
         if a == b or nb <= NORM_SHARE * cut or na <= NORM_SHARE * (len(seq) - cut):
             continue
-        # the cut goes where the new value starts: the first member of the run
-        purity = seq[:cut].count(b) + seq[cut:].count(a)
-        if best is None or purity > best[0]:
-            best = (purity, cut)
+        if best is None or nb + na > best[0]:
+            best = (nb + na, cut)
     return best[1] if best else None

@@ -103,7 +103,8 @@ def _round_rate(value) -> int | None:
 
 def _headers(data: bytes, sig: dict) -> None:
     """Our own reading of the header blocks, by what the bytes are (not by the extension)."""
-    for name, parse in (("riff", containers.riff), ("ogg", containers.ogg), ("amr", containers.amr)):
+    for name, parse in (("riff", containers.riff), ("ogg", containers.ogg), ("flac", containers.flac),
+                        ("amr", containers.amr)):
         found = parse(data)
         if found is not None:
             _put(sig, name, found)

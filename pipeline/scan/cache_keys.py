@@ -17,8 +17,7 @@ from pathlib import Path
 from pipeline.core import catalog as catalog_mod
 from pipeline.core import errors, redact, schema
 from pipeline.core import meta as meta_mod
-from pipeline.integrity import containers, mp3frames, signature
-from pipeline.integrity import custody as custody_mod
+from pipeline.integrity import containers, custody, mp3frames, signature
 from pipeline.scan import (
     analyser,
     classify,
@@ -47,7 +46,7 @@ from pipeline.scan.options import ScanOptions, effective_options
 TRANSCRIPT_MODULES = (decode, vad, levels, recovery, transcribe, errors)
 CHECK_MODULES = (decode, levels, match, phrase_align, pinyin, classify, rules, rule_yaml, phrase_catalog, delivery,
                  splice, meta_mod, redact, errors, schema, speakers, credit, conversation, options_mod, analyser,
-                 custody_mod, signature, containers, mp3frames)
+                 custody, signature, containers, mp3frames)
 
 
 def callaudit_version() -> str:
