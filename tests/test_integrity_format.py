@@ -184,3 +184,24 @@ def test_upgrade_period_is_a_new_norm_and_stray_edits_still_flag():
     mixed = [member(i, sig(encoder="CallRec 5" if i % 4 == 0 else "CallRec 4")) for i in range(16)]
     flagged = {c for c, d in population.format_outliers(mixed).items() if d}
     assert flagged == {f"c{i}" for i in range(0, 16, 4)}
+
+
+def test_a_stray_format_is_an_outlier_of_a_dominant_family_but_not_of_a_mixed_source():
+    """10 MP3 + 1 WAV: the WAV is a re-save among MP3 siblings. 7 MP3 + 7 WAV + 2 Ogg: two systems and strays."""
+    def of(i, family, **extra):
+        container, codec = family.split("/")
+        return member(i, sig(container=container, codec=codec, **extra), path=f"rec/20240301_{i}.{codec}")
+
+    dominated = [of(i, "mp3/mp3") for i in range(10)] + [of(10, "wav/pcm_s16le")]
+    found = population.format_outliers(dominated)
+    assert {d["field"] for d in found["c10"]} >= {"container", "codec"}
+    assert all(found[f"c{i}"] == [] for i in range(10))
+
+    mixed = ([of(i, "mp3/mp3") for i in range(7)] + [of(i, "wav/pcm_s16le") for i in range(7, 14)]
+             + [of(i, "ogg/opus") for i in range(14, 16)])
+    mixed[3] = of(3, "mp3/mp3", software={"encoder": "Lavf59.27.100"})
+    found = population.format_outliers(mixed)
+    assert {c for c, d in found.items() if d} == {"c3"}           # each system against its own norm
+    assert "c14" not in found and "c15" not in found               # strays of a mixed source: no norm
+    statuses = {g["family"]: g["status"] for g in population.format_groups(mixed)}
+    assert statuses == {"mp3/mp3": "compared", "wav/pcm_s16le": "compared", "ogg/opus": "not_enough_siblings"}

@@ -96,20 +96,60 @@ def _time(member: dict):
 
 
 def format_groups(members: list[dict]) -> list[dict]:
-    """The sources and their periods: ``{source, period, members: [call_id], status}`` in time order.
+    """The sources, their format families and periods: ``{source, family, period, members: [call_id], status}``.
 
-    status: ``compared`` or ``not_enough_siblings`` (fewer than MIN_SIBLINGS + 1 members).
+    status: ``compared`` or ``not_enough_siblings`` (fewer than MIN_SIBLINGS + 1
+    members, or a stray format in a mixed source: see _families).
     """
     by_source: dict[str, list[dict]] = {}
     for m in members:
         by_source.setdefault(source_key(m["path"]), []).append(m)
     out = []
     for source, group in sorted(by_source.items()):
-        group.sort(key=lambda m: (str(_time(m)), m["path"]))
-        for i, period in enumerate(_periods(group)):
-            status = "compared" if len(period) > MIN_SIBLINGS else "not_enough_siblings"
-            out.append({"source": source, "period": i, "members": [m["call_id"] for m in period],
-                        "first": _time(period[0]), "last": _time(period[-1]), "status": status})
+        for family, members_of, comparable in _families(group):
+            members_of.sort(key=lambda m: (str(_time(m)), m["path"]))
+            for i, period in enumerate(_periods(members_of)):
+                status = "compared" if comparable and len(period) > MIN_SIBLINGS else "not_enough_siblings"
+                out.append({"source": source, "family": family, "period": i,
+                            "members": [m["call_id"] for m in period],
+                            "first": _time(period[0]), "last": _time(period[-1]), "status": status})
+    return out
+
+
+def _family(member: dict) -> str:
+    signature = member.get("signature") or {}
+    return f"{signature.get('container')}/{signature.get('codec')}"
+
+
+def _families(group: list[dict]) -> list[tuple[str, list[dict], bool]]:
+    """A source's members by format family (container/codec): (family, members, comparable).
+
+    A family with more than MIN_SIBLINGS members is a call system of its own (two
+    systems may write to one folder, or an upgrade changed the codec) and has its own
+    norm. The smaller families are strays: where one family holds more than
+    NORM_SHARE of the source they are compared with it (a call re-saved as WAV among
+    MP3 siblings differs in codec and header: that is the point); where no family
+    dominates, the source is mixed and a stray has no siblings of its format
+    (`comparable` False: not_enough_siblings), rather than being an outlier of
+    everything. The price: six or more edits written the same other way would form a
+    family of their own.
+    """
+    by_family: dict[str, list[dict]] = {}
+    for m in group:
+        by_family.setdefault(_family(m), []).append(m)
+    ranked = sorted(by_family.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    dominant, members_of = ranked[0]
+    dominates = len(members_of) > NORM_SHARE * len(group)
+    strays = [m for family, ms in ranked[1:] if len(ms) <= MIN_SIBLINGS for m in ms]
+    out = [(family, list(ms), True) for family, ms in ranked[1:] if len(ms) > MIN_SIBLINGS]
+    if dominates:
+        out.insert(0, (dominant, members_of + strays, True))
+    else:
+        if len(members_of) > MIN_SIBLINGS:
+            out.insert(0, (dominant, list(members_of), True))
+        else:
+            strays = members_of + strays
+        out += [(_family(m), [m], False) for m in strays]
     return out
 
 
