@@ -1,6 +1,7 @@
 """Command line: `callaudit scan PATH... --out DIR`, `report DIR`, `flags DIR`, `records CDR... --out DIR`,
 `package --scan DIR --records CDR... --out PKG`, `serve DIR`, `users add DIR NAME`, `access-log DIR --out FILE`,
-`verify DIR`, `custody-keygen KEY.pem`. Only parses arguments and wires stages: no check, format or file layout is decided here.
+`verify DIR [--backup BACKUP...]`, `custody-keygen KEY.pem`, `retention DIR [--destroy]`.
+Only parses arguments and wires stages: no check, format or file layout is decided here.
 
 Exit status: 0 when the batch finished (files that failed have error records in
 the report; `verify`: 1 when the custody ledger or a recording has a break), 2 for usage errors (bad arguments, unreadable metadata or phrase
@@ -16,6 +17,7 @@ import json
 import os
 import sys
 from collections import Counter
+from datetime import date
 from pathlib import Path
 
 from tqdm import tqdm
@@ -34,6 +36,8 @@ from pipeline.package.join import PackageOptions
 from pipeline.records import command as records
 from pipeline.records.config import load_column_map, parse_period
 from pipeline.records.read import ReadError
+from pipeline.retention import cli as retention_command
+from pipeline.retention import policy as retention_policy
 from pipeline.scan import clips, engine, outputs, report
 from pipeline.scan.decode import MAX_DURATION_S
 from pipeline.scan.discovery import archive_root, discover
@@ -97,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("out", type=Path, metavar="DIR", help="output folder of an earlier scan")
     ver.add_argument("--public-key", metavar="PUBLIC.pem", help="also verify every entry's Ed25519 signature")
     ver.add_argument("--json", type=Path, metavar="FILE", help="also write the result as JSON to FILE")
+    ver.add_argument("--backup", nargs="+", type=Path, default=[], metavar="BACKUP",
+                     help="also compare every recording by sha256 with its copy in each backup location (a local "
+                          "disk, a mounted cloud-bucket folder); the result is a dated backup-verification record")
+    ver.add_argument("--custody-key", type=Path, metavar="KEY.pem", help="sign the backup-verification entry")
     keygen = commands.add_parser("custody-keygen", help="write a new Ed25519 key pair for signing custody ledgers")
     keygen.add_argument("private", type=Path, metavar="KEY.pem", help="the private key (written 0600; keep it safe)")
     keygen.add_argument("--public", type=Path, metavar="PUBLIC.pem",
@@ -158,6 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     pkg.add_argument("--records-config", type=Path, default=records.DEFAULT_CONFIG,
                      help="call-detail record settings (default phrases/records.yaml)")
     pkg.add_argument("--columns", metavar="MAP.yaml", help="field: header mapping for the CDR exports")
+    pkg.add_argument("--retention", type=Path, default=retention_policy.DEFAULT_POLICY,
+                     help="retention policy (default phrases/retention.yaml)")
+    pkg.add_argument("--as-of", type=date.fromisoformat, metavar="YYYY-MM-DD",
+                     help="the day retention is judged on (default today)")
+    retention_command.add_parser(commands)
     return parser
 
 
@@ -210,6 +223,13 @@ def run_verify(args: argparse.Namespace) -> int:
     sys.stdout.write(custody_verify.format_text(result))
     if args.json:
         fileio.write_atomic(args.json, json.dumps(result, ensure_ascii=False, indent=1) + "\n")
+    if args.backup:
+        from pipeline.integrity import backups
+        os.umask(0o077)
+        signer = custody_ledger.Signer.load(args.custody_key) if args.custody_key else None
+        copies = backups.verify_backups(args.out, args.backup, signer)
+        backups.print_verification(copies)
+        return 0 if result["ok"] and copies["clean"] else 1
     return 0 if result["ok"] else 1
 
 
@@ -316,7 +336,7 @@ def run_package(args: argparse.Namespace) -> int:
     options = PackageOptions(records=args.records, consent=args.consent, complaints=args.complaints,
                              agents=args.agents, config_path=args.config, records_config=args.records_config,
                              column_map=load_column_map(args.columns) if args.columns else {},
-                             redact=args.redact)
+                             redact=args.redact, retention=args.retention, as_of=args.as_of)
     summary = package.build_package(args.scan, args.out, options)
     for c in summary["categories"]:
         print(f"  {c['category']}: {c['items']} {c['item_name']}, {c['rejected']} will be rejected", file=sys.stderr)
@@ -327,7 +347,7 @@ def run_package(args: argparse.Namespace) -> int:
 
 COMMANDS = {"scan": run_scan, "report": run_report, "flags": run_flags, "records": run_records,
             "package": run_package, "serve": run_serve, "users": run_users, "access-log": run_access_log,
-            "verify": run_verify, "custody-keygen": run_custody_keygen}
+            "verify": run_verify, "custody-keygen": run_custody_keygen, "retention": retention_command.run}
 
 
 def main(argv: list[str] | None = None) -> int:

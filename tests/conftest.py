@@ -66,6 +66,33 @@ def fixture_scan(tmp_path_factory) -> dict:
     return scan_folder(FIXTURES, tmp_path_factory.mktemp("scan"), "--meta", str(ROOT / "fixtures" / "meta.csv"))
 
 
+# -- the mini call-center (fixtures/callcenter.py), scanned once for every package test ---------------------------
+def package(center: Path, scan: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline", "package", "--scan", str(scan),
+                           "--records", str(center / "exports"), "--consent", str(center / "consent.csv"),
+                           "--complaints", str(center / "complaints.csv"), "--agents", str(center / "agents.csv"),
+                           "--out", str(out), *extra], capture_output=True, text=True, cwd=ROOT)
+
+
+@pytest.fixture(scope="session")
+def center(tmp_path_factory) -> dict:
+    """The mini call-center built, scanned once (no scan clips: the package cuts its own) and packaged twice."""
+    sys.path.insert(0, str(ROOT / "fixtures"))
+    import callcenter
+
+    base = tmp_path_factory.mktemp("callcenter")
+    truth = callcenter.build(base / "center")
+    scan = scan_folder(base / "center" / "archive", base / "scan", "--meta", str(base / "center" / "meta.csv"),
+                       "--clips", "none")
+    runs = {name: package(base / "center", base / "scan", base / name, *extra)
+            for name, extra in (("pkg", ()), ("redacted", ("--redact",)))}
+    for proc in runs.values():
+        assert proc.returncode == 0, proc.stderr
+    findings = json.loads((base / "pkg" / "findings.json").read_text("utf-8"))
+    return {"base": base, "truth": truth, "records": list(scan["records"].values()), "pkg": base / "pkg",
+            "redacted": base / "redacted", "findings": findings, "stderr": runs["pkg"].stderr}
+
+
 REVIEW_FILES = ("fast_disclosure.flac", "finance_missing_risk_warning.flac", "marketing_no_disclosure_meta.mp3")
 
 

@@ -84,7 +84,7 @@ def add_entry(histories: dict[str, History], entry: dict) -> None:
     if kind == "modified":
         history.latest = fingerprint(entry.get("current") or {})
         history.modified_entries.append(seq)
-    elif kind == "removed":
+    elif kind in ("removed", "destroyed"):   # destroyed: deleted under the retention policy (pipeline.retention)
         history.removed = True
     elif kind == "restored":
         history.removed = False

@@ -44,6 +44,9 @@ KINDS: dict[str, tuple[str, ...]] = {
     "modified": ("call_id", "path", "previous", "current"),
     "removed": ("call_id", "path", "last", "missing_since"),
     "restored": ("call_id", "path", "current"),
+    "destroyed": ("call_id", "path", "source", "size", "sha256", "time", "method", "operator", "witness"),
+    "backup_verified": ("time", "locations", "recordings", "matched", "missing", "differing", "extra", "clean",
+                        "report", "report_sha256"),
 }
 
 

@@ -21,7 +21,6 @@ from pipeline.core import fileio, review_store
 from pipeline.core.catalog import Catalog
 from pipeline.core.errors import UsageError
 from pipeline.core.fileio import file_sha256
-from pipeline.integrity import verify as custody_verify
 from pipeline.package import readiness
 from pipeline.package.config import load_package_config
 from pipeline.package.findings import counted, package_findings
@@ -30,10 +29,18 @@ from pipeline.package.folders import (
     write_base,
     write_complaints,
     write_consent,
+    write_datasec,
     write_sensitive,
 )
 from pipeline.package.join import PackageOptions, join
-from pipeline.package.link import ABNORMAL, BASE, COMPLAINTS, CONSENT, SENSITIVE
+from pipeline.package.link import (
+    ABNORMAL,
+    BASE,
+    COMPLAINTS,
+    CONSENT,
+    DATASEC,
+    SENSITIVE,
+)
 from pipeline.package.masker import Masker
 
 MANIFEST = "MANIFEST.sha256"
@@ -60,9 +67,9 @@ def _replace_folder(built: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def custody_result(scan_dir: Path, mask: Masker) -> dict:
-    """The custody ledger's verification result (`callaudit verify`), paths masked with --redact, hashes kept."""
-    result = custody_verify.verify(scan_dir)
+def custody_result(result: dict, mask: Masker) -> dict:
+    """The custody ledger's verification result (`callaudit verify`, run once by datasec.gather), paths masked
+    with --redact, hashes kept."""
     return {**mask(result), "head": result["head"]}
 
 
@@ -85,12 +92,13 @@ def build_package(scan_dir: Path, out: Path, options: PackageOptions) -> dict:
         write_consent(built / CONSENT, joined, flags, sources, mask, config)
         write_complaints(built / COMPLAINTS, joined, flags, sources, mask)
         write_sensitive(built / SENSITIVE, joined, flags, sources, mask, config)
+        write_datasec(built / DATASEC, scan_dir, joined, flags, mask)
         write_abnormal(built / ABNORMAL, joined, flags, mask)
         summary = {"categories": mask(readiness.readiness(joined, flags)), "flags": mask(flags),
                    "dismissed": mask([f for f in every_flag if not review_store.is_open(f.get("review", "open"))]),
                    "input_problems": mask(joined.problems), "links": mask(list(joined.linked.links.values())),
                    "checked": joined.checked, "recordings": len(joined.records), "cdr_rows": len(joined.rows),
-                   "custody": custody_result(scan_dir, mask)}
+                   "custody": custody_result(joined.security.custody, mask)}
         fileio.write_atomic(built / "findings.json", json.dumps(summary, ensure_ascii=False, indent=1,
                                                                  default=str) + "\n")
         fileio.write_atomic(built / "readiness.html", readiness.format_page(summary, mask))

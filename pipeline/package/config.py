@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.core.settings import Where, YamlMap, read_yaml
+from pipeline.package.storage import FIELDS as STORAGE_FIELDS
+from pipeline.package.storage import parse_storage
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "phrases" / "package.yaml"
-TOP_KEYS = {"link", "consent", "complaints", "qualifications", "sensitive", "columns"}
+TOP_KEYS = {"link", "consent", "complaints", "qualifications", "sensitive", "columns", "storage"}
 LINK_GROUPS = {"caller", "callee", "start"}
 # The columns of each side input; True: the file is unusable without it.
 # A complaint links to its call by call id, by the recording's file name, or by caller and received time.
@@ -65,6 +67,7 @@ class PackageConfig:
     sensitive_industries: tuple[str, ...] = ("finance", "medical")
     clip_padding_s: float = 0.5
     columns: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)   # input -> field -> headers
+    storage: dict = field(default_factory=lambda: dict.fromkeys(STORAGE_FIELDS))      # the statement; None: empty
 
 
 def _pattern(where: Where, mapping: YamlMap, key: str, groups: set[str] | None = None) -> re.Pattern:
@@ -191,6 +194,7 @@ SECTIONS = {
     "complaints": ({"complaint_call_types", "receive_tolerance_min", "recurring", "promises"}, _parse_complaints),
     "qualifications": ({"max_edits", "types"}, _parse_qualifications),
     "sensitive": ({"industries", "clip_padding_s"}, _parse_sensitive),
+    "storage": (set(STORAGE_FIELDS), parse_storage),
 }
 
 

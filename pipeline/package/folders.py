@@ -17,11 +17,18 @@ import polars as pl
 from pipeline.core import fileio, xlsx_writer
 from pipeline.core.schema import InputProblem, PackageFlag
 from pipeline.integrity import verdict as integrity
-from pipeline.package import readiness
+from pipeline.package import datasec, readiness
 from pipeline.package.config import PackageConfig
 from pipeline.package.findings import DISCLOSURE_RULES
 from pipeline.package.join import Joined
-from pipeline.package.link import ABNORMAL, BASE, COMPLAINTS, CONSENT, SENSITIVE
+from pipeline.package.link import (
+    ABNORMAL,
+    BASE,
+    COMPLAINTS,
+    CONSENT,
+    DATASEC,
+    SENSITIVE,
+)
 from pipeline.package.masker import Masker
 from pipeline.scan import clips, outputs
 
@@ -226,6 +233,14 @@ def write_abnormal(folder: Path, joined: Joined, flags: list[PackageFlag], mask:
     xlsx_writer.write_workbook(folder / INDEX, [
         ("异常通话日报", _table(daily, {"day": "日期", "id": "编号", "check": "检查", "subject": "对象", "value": "数值",
                                     "message": "说明", "rows": "记录行"}, mask)),
+        *((name, _table(rows, columns, mask)) for name, rows, columns in datasec.abnormal_sheets(joined.abnormal)),
         ("问题", _table(_flag_rows(_in(ABNORMAL, flags)), FLAG_COLUMNS, mask)),
     ])
 
+
+def write_datasec(folder: Path, scan_dir: Path, joined: Joined, flags: list[PackageFlag], mask: Masker) -> None:
+    datasec.copy_evidence(scan_dir, folder, joined.security, mask.on)
+    xlsx_writer.write_workbook(folder / INDEX, [
+        *((name, _table(rows, columns, mask)) for name, rows, columns in datasec.sheets(joined.security)),
+        ("问题", _table(_flag_rows(_in(DATASEC, flags)), FLAG_COLUMNS, mask)),
+    ])

@@ -9,11 +9,13 @@ is one plain `Joined`; nothing here writes the package or decides a flag's categ
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from pipeline.core.catalog import Catalog
 from pipeline.core.errors import UsageError
 from pipeline.core.schema import InputProblem, PackageFlag
+from pipeline.package import datasec
 from pipeline.package.agents import check_qualifications, load_register
 from pipeline.package.complaints import check_complaints, load_handling
 from pipeline.package.config import DEFAULT_CONFIG, PackageConfig
@@ -43,6 +45,8 @@ class PackageOptions:
     records_config: Path = RECORDS_CONFIG           # phrases/records.yaml
     column_map: dict[str, str] = field(default_factory=dict)
     redact: bool = False                            # mask personal numbers in every text of the package
+    retention: Path = datasec.DEFAULT_POLICY        # phrases/retention.yaml
+    as_of: date | None = None                       # the day retention is judged on (None: today)
 
 
 @dataclass
@@ -59,6 +63,7 @@ class Joined:
     problems: list[InputProblem]
     abnormal: list[dict]                             # the records stage's abnormal findings, with their rows
     checked: dict[str, bool]                         # which side inputs were given
+    security: datasec.Security | None = None         # the data-security category (pipeline.package.datasec)
 
 
 # -- reading ---------------------------------------------------------------------------
@@ -97,6 +102,7 @@ def join(scan_dir: Path, options: PackageOptions, config: PackageConfig) -> Join
     rows, cdr_problems, abnormal = read_cdr(options.records, options)
     if not rows:
         raise UsageError("no call-detail row could be read from " + " ".join(options.records))
+    abnormal = datasec.with_handling(abnormal, scan_dir)
     linked = link_recordings(scanned, rows, config)
     consent_rows, p1 = _side(options.consent, "consent", config)
     handling_rows, p2 = _side(options.complaints, "complaints", config)
@@ -115,8 +121,11 @@ def join(scan_dir: Path, options: PackageOptions, config: PackageConfig) -> Join
     if options.agents:
         statements, found = check_qualifications(records, linked, register, config)
         flags += found
+    security = datasec.gather(scan_dir, scanned, linked, rows, complaint_calls if options.complaints else None,
+                              config, options.retention, options.as_of)
+    flags += security.flags + datasec.abnormal_flags(abnormal)
     return Joined(records, rows, linked, consent_calls, complaint_calls, statements, flags,
                   problems + cdr_problems + p1 + p2 + p3 + p4 + p5 + p6, abnormal,
                   {"consent": bool(options.consent), "complaints": bool(options.complaints),
-                   "agents": bool(options.agents)})
+                   "agents": bool(options.agents)}, security)
 

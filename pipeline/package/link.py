@@ -28,7 +28,7 @@ from pipeline.package.inputs import normalise_number
 
 # The regulator's categories of the package, in its order (pipeline.package writes a folder for each).
 BASE, CONSENT, COMPLAINTS = "基础通话记录", "合规性标识记录", "投诉处理通话记录"
-SENSITIVE, ABNORMAL = "敏感业务专项记录", "异常通话监控记录"
+SENSITIVE, DATASEC, ABNORMAL = "敏感业务专项记录", "数据安全存储记录", "异常通话监控记录"
 
 
 @dataclass

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from html import escape
 
-from pipeline.package.link import ABNORMAL, BASE, COMPLAINTS, CONSENT, SENSITIVE
+from pipeline.package import datasec
+from pipeline.package.link import ABNORMAL, BASE, COMPLAINTS, CONSENT, DATASEC, SENSITIVE
 from pipeline.scan.outputs import PROBLEM_LABELS
 
 CHECK_NAMES = {
@@ -19,7 +20,7 @@ CHECK_NAMES = {
     "no_handling_record": "无投诉处理记录", "handling_fields_missing": "处理记录字段缺失",
     "promise_broken": "承诺时限未兑现", "recurring_category": "同类投诉连续高发（须整改报告）",
     "certificate_unknown": "证书号不在登记表", "certificate_other_agent": "证书属于他人",
-    "certificate_type": "证书类型不符", "certificate_not_valid": "证书不在有效期内",
+    "certificate_type": "证书类型不符", "certificate_not_valid": "证书不在有效期内", **datasec.CHECK_NAMES,
 }
 CHECKED_BY = {CONSENT: ("consent", "未提供同意记录（--consent），营销通话的同意未核对"),
               COMPLAINTS: ("complaints", "未提供投诉处理记录（--complaints），投诉未核对"),
@@ -27,7 +28,7 @@ CHECKED_BY = {CONSENT: ("consent", "未提供同意记录（--consent），营�
 SOURCE_CATEGORY = {"records": BASE, "scan": BASE, "consent": CONSENT,
                    "complaints": COMPLAINTS, "agents": SENSITIVE}
 ITEMS = {BASE: "通话记录", CONSENT: "营销通话", COMPLAINTS: "投诉通话",
-         SENSITIVE: "资质声明", ABNORMAL: "异常发现"}
+         SENSITIVE: "资质声明", DATASEC: "录音（保存、访问、备份、销毁）", ABNORMAL: "异常发现"}
 CSS = """body{font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:24px;color:#1f2937}
 h1{font-size:22px}h2{font-size:18px;margin-top:28px}.ok{color:#15803d}.bad{color:#b91c1c}
 table{border-collapse:collapse;margin:8px 0;font-size:13px}td,th{border:1px solid #d1d5db;padding:4px 8px;
@@ -45,7 +46,7 @@ def readiness(joined, flags: list[dict]) -> list[dict]:
     """Per category: items, the items that will be rejected, reasons with counts, input problems, notes."""
     items = {BASE: len(joined.rows), CONSENT: len(joined.consent_calls),
              COMPLAINTS: len(joined.complaint_calls), SENSITIVE: len(joined.statements),
-             ABNORMAL: len(joined.abnormal)}
+             DATASEC: len(joined.security.plan), ABNORMAL: len(joined.abnormal)}
     out = []
     for category, count in items.items():
         mine = [f for f in flags if category in f["categories"]]
@@ -56,7 +57,11 @@ def readiness(joined, flags: list[dict]) -> list[dict]:
         if category in CHECKED_BY and not joined.checked[CHECKED_BY[category][0]]:
             notes.append(CHECKED_BY[category][1])
         if category == ABNORMAL and joined.abnormal:
-            notes.append(f"{len(joined.abnormal)} 条异常通话须附处置说明 / abnormal findings need the center's account")
+            done = sum(1 for a in joined.abnormal if a["handling"])
+            notes.append(f"{len(joined.abnormal)} 条异常通话：已处理 {done}，未处理 {len(joined.abnormal) - done} / "
+                         "handled and unhandled findings (核查过程、处理结果、整改措施 in `callaudit serve`)")
+        if category == DATASEC:
+            notes += datasec.notes(joined.security)
         out.append({"category": category, "items": count, "item_name": ITEMS[category],
                     "rejected": len(rejected) + len(problems),
                     "reasons": dict(sorted(Counter(_label(f) for f in mine).items())),
@@ -101,8 +106,11 @@ def format_page(summary: dict, mask=lambda v: v) -> str:
         parts.append(f'<h2 id="{escape(c["category"])}">{escape(c["category"])}</h2>')
         parts += [f'<p class="note">{escape(n)}</p>' for n in c["notes"]]
         if c["abnormal"]:
-            parts.append("<table><tr><th>异常通话日报：日期</th><th>检查</th><th>对象</th><th>说明</th><th>记录行</th></tr>"
-                         + _rows([[a["day"], a["check"], mask(a["subject"]), mask(a["message"]), ", ".join(a["rows"])]
+            parts.append("<table><tr><th>异常通话日报：日期</th><th>检查</th><th>对象</th><th>说明</th><th>记录行</th>"
+                         "<th>处理</th></tr>"
+                         + _rows([[a["day"], a["check"], mask(a["subject"]), mask(a["message"]), ", ".join(a["rows"]),
+                                   (f"已处理 {a['handling']['handler']} {a['handling']['handled_at']}：" 
+                                    f"{mask(a['handling']['result'])}" if a["handling"] else "未处理")]
                                   for a in c["abnormal"]]) + "</table>")
         if not c["flags"] and not c["problems"]:
             parts.append('<p class="ok">未发现会被退回的条目。</p>')

@@ -19,7 +19,7 @@ from pipeline.scan.rules import Catalog, Classification, ConversationLimits, Rul
 
 DEFAULT_MIN_SCORE = 72.0
 DEFAULT_MAX_GAP_CHARS = 8
-NOT_CATALOG = ("records.yaml", "package.yaml")   # other settings kept in phrases/ (records and package)
+NOT_CATALOG = ("records.yaml", "package.yaml", "retention.yaml")   # other settings in phrases/
 
 TOP_KEYS = {"defaults", "rules", "classification", "conversation"}
 DEFAULT_KEYS = {"min_score", "max_gap_chars"}

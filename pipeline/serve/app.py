@@ -29,6 +29,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Route
 
+from pipeline.serve import abnormal
 from pipeline.serve.downloads import (
     clip,
     export_access,
@@ -60,6 +61,7 @@ def build_app(out_dir: Path, options: ServeOptions = ServeOptions()) -> Starlett
         Route("/calls/{call_id}/recording", recording), Route("/clips/{path:path}", clip),
         Route("/api/listened", listened, methods=["POST"]),
         Route("/export/report.csv", export_report), Route("/export/access-log.csv", export_access),
+        *abnormal.ROUTES,
     ]
     app = Starlette(routes=routes, middleware=[
         Middleware(TrustedHostMiddleware, allowed_hosts=options.allowed_hosts()), Middleware(Guard)])

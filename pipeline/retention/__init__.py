@@ -1,0 +1,1 @@
+"""`callaudit retention`: which recordings are past their retention period, and their witnessed destruction."""
