@@ -57,7 +57,9 @@ def compare(recordings: dict[str, str], destroyed_files: set[str], locations: li
 
 def verify_backups(out_dir: Path, locations: list[Path], signer: ledger.Signer | None = None) -> BackupVerification:
     """Compare, write OUT/backups/verified-<UTC time>.json and the ledger entry; returns the verification."""
-    from pipeline.retention.destroy import destructions   # retention knows what was destroyed
+    from pipeline.retention.destroy import (
+        destructions,  # retention knows what was destroyed
+    )
 
     out_dir = Path(out_dir)
     for location in locations:

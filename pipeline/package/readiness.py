@@ -11,7 +11,14 @@ from collections import Counter
 from html import escape
 
 from pipeline.package import datasec
-from pipeline.package.link import ABNORMAL, BASE, COMPLAINTS, CONSENT, DATASEC, SENSITIVE
+from pipeline.package.link import (
+    ABNORMAL,
+    BASE,
+    COMPLAINTS,
+    CONSENT,
+    DATASEC,
+    SENSITIVE,
+)
 from pipeline.scan.outputs import PROBLEM_LABELS
 
 CHECK_NAMES = {
