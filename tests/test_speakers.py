@@ -40,7 +40,22 @@ def test_metrics_on_turns_with_exact_silences_and_overlaps():
     # overlaps: 4.0-4.5 (customer came in) and 8.5-9.0 (agent came in)
     assert (m["overtalk_count"], m["overtalk_s"], m["agent_interruptions"]) == (2, 1.0, 1)
     mono = conversation.measure(turns, 15.0, stereo=False)
-    assert mono["overtalk_count"] is None and mono["agent_interruptions"] is None
+    assert mono["overtalk_count"] is None and mono["overtalk_s"] is None and "one channel" in mono["overtalk_unmeasured"]
+    assert mono["talk_s"] == m["talk_s"] and mono["longest_silence_s"] == 3.0
+    assert mono["agent_interruptions"] == 1          # the agent's 8.5 s turn began before the customer's ended
+
+
+def test_mono_interruption_is_a_takeover_without_a_pause():
+    """One channel: an agent turn right on the heels of a customer's (under takeover_gap_s) is an interruption;
+    a reply after an ordinary pause, or the customer taking over from the agent, is not."""
+    turns = [{"start": 0.0, "end": 2.0, "channel": 0, "speaker": "agent"},
+             {"start": 2.4, "end": 4.0, "channel": 0, "speaker": "customer"},
+             {"start": 4.1, "end": 6.0, "channel": 0, "speaker": "agent"},      # 0.1 s after: cut in
+             {"start": 6.05, "end": 7.0, "channel": 0, "speaker": "customer"},  # customer cut in: not the agent's
+             {"start": 7.5, "end": 9.0, "channel": 0, "speaker": "agent"}]      # 0.5 s after: a reply
+    m = conversation.measure(turns, 10.0, stereo=False)
+    assert m["agent_interruptions"] == 1
+    assert m["talk_s"] == {"agent": 5.4, "customer": 2.55, "unknown": 0}
 
 
 def test_long_silence_flag_follows_the_catalog_limit():
@@ -86,8 +101,10 @@ def test_mono_split_separates_two_pitches():
     error = diarization_error(truth, turns, 14.0)
     print(error)
     assert error["confusion"] < 0.02 and error["der"] < 0.1, error   # measured 0.0 and 0.051 (VAD hangover)
-    assert segments[0]["split_speaker"] == "agent" and segments[0]["speaker"] == "unknown"
-    assert roles["channels"] == 1
+    # 您 + 这里是 + 客服 = 5 cue weight for the 240 Hz voice, nothing for the other: it is the agent
+    assert segments[0]["speaker"] == "agent" and {t["speaker"] for t in turns} == {"agent", "customer"}
+    assert (roles["channels"], roles["method"], roles["speakers"], roles["evidence"]) == (1, "split+cues", 2, 5.0)
+    assert roles["separation"] >= speakers.SpeakerOptions().two_speaker_distance and 0.5 < roles["confidence"] <= 1
 
 
 @pytest.mark.parametrize(("speaker", "before", "text", "after", "expected"), [
@@ -133,6 +150,11 @@ def test_mono_split_says_one_speaker_for_one_steady_voice():
     parts = [(0.3, 2.8, 150), (3.4, 5.0, 150), (5.6, 8.6, 150), (9.2, 11.0, 150), (11.5, 13.0, 150)]
     x = timeline(14.0, parts)
     x += (x != 0) * np.random.default_rng(1).normal(0, 0.01, x.size).astype(np.float32)
-    segments = [{"start": 0.3, "end": 2.8, "channel": 0, "text": "您好，这里是客服"}]
-    _, turns = speakers.assign_roles(x[None], SR, segments, None, speakers.SpeakerOptions())
-    assert {t["speaker"] for t in turns} == {"unknown"} and segments[0]["split_speaker"] == "unknown"
+    segments = [{"start": 0.3, "end": 2.8, "channel": 0, "text": "您好，这里是客服"},
+                {"start": 9.2, "end": 11.0, "channel": 0, "text": "请稍等"}]
+    roles, turns = speakers.assign_roles(x[None], SR, segments, None, speakers.SpeakerOptions())
+    assert roles["speakers"] == 1 and roles["agent_cluster"] == 0
+    assert {t["speaker"] for t in turns} == {"agent"} and [s["speaker"] for s in segments] == ["agent", "agent"]
+    segments = [{"start": 0.3, "end": 2.8, "channel": 0, "text": "今天天气不错"}]
+    roles, turns = speakers.assign_roles(x[None], SR, segments, None, speakers.SpeakerOptions())
+    assert (segments[0]["speaker"], roles["confidence"]) == ("unknown", 0.0)   # no cue either way: nobody named

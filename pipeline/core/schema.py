@@ -40,6 +40,7 @@ class Word(TypedDict):
     end: float
     word: str
     probability: float
+    speaker: NotRequired[Speaker]   # mono: the split voice's role under the word (a segment may span turns)
 
 
 class Segment(TypedDict):
@@ -51,8 +52,7 @@ class Segment(TypedDict):
     text: str
     words: list[Word]
     recovered: NotRequired[Literal["gain"]]  # heard only after the quiet-speech boost
-    speaker: NotRequired[Speaker]            # set by the checks (pipeline.speakers); mono: unknown
-    split_speaker: NotRequired[Speaker]      # mono: the speaker split's guess (drives the conversation metrics)
+    speaker: NotRequired[Speaker]            # set by the checks (pipeline.speakers, pipeline.roles on mono)
 
 
 class ChannelLevel(TypedDict):
@@ -113,7 +113,8 @@ class Annotation(TypedDict):
     fields: dict[str, str]
     concepts: dict[str, str]           # found by meaning: the keyword heard for each group; else {}
     credited: bool                     # counts for its rule (pipeline.credit)
-    not_credited: list[Literal["customer", "agent", "question", "negated"]]  # why not: said by the wrong party, ...
+    # why not: said by the wrong party, nobody could tell who (speaker_unknown), asked, denied
+    not_credited: list[Literal["customer", "agent", "speaker_unknown", "question", "negated"]]
     speech_rate_cps: float
     acoustic_rate_sps: float
     level_dbfs: float
@@ -123,6 +124,28 @@ class Annotation(TypedDict):
     rate_ok: bool
     clip: NotRequired[str]
     clip_error: NotRequired[str]
+
+
+class CueWeights(TypedDict):
+    agent: float
+    customer: float
+
+
+class Roles(TypedDict):
+    """Who the agent is and how sure (pipeline.speakers.assign_roles; mono: pipeline.roles)."""
+
+    method: Literal["metadata", "option", "inferred", "split+cues"]
+    channels: int
+    first_speaker: int | None          # the channel (stereo) or split voice (mono) heard first
+    confidence: float                  # 0-1: metadata/option 1; inferred from the words' margin (and mono: the split)
+    agent_channel: NotRequired[int | None]         # stereo
+    agent_words: NotRequired[dict[str, int]]       # stereo: AGENT_WORDS per channel
+    agent_cluster: NotRequired[int | None]         # mono: the agent's split voice, None when unknown
+    speakers: NotRequired[int]                     # mono: voices found (0: no speech, 1: the one-speaker test said one)
+    separation: NotRequired[float | None]          # mono: distance between the two voices (see SpeakerOptions)
+    turns_per_voice: NotRequired[list[int]]        # mono: segments of min_segment_s per voice
+    evidence: NotRequired[float]                   # mono: cue weight for voice 0 being the agent, less voice 1's
+    cue_weights: NotRequired[dict[str, CueWeights]]   # mono: cue weights per voice
 
 
 class Conversation(TypedDict):
@@ -135,7 +158,8 @@ class Conversation(TypedDict):
     total_silence_s: float
     overtalk_count: int | None         # stereo only
     overtalk_s: float | None
-    agent_interruptions: int | None
+    agent_interruptions: int | None    # mono: agent turns taken over within takeover_gap_s of a customer's
+    overtalk_unmeasured: NotRequired[str]   # mono: why overtalk is null
 
 
 class Splice(TypedDict):
@@ -210,7 +234,7 @@ class Record(TypedDict):
     levels: list[ChannelLevel]
     segments: list[Segment]
     unrecognised_speech: NotRequired[list[Span]]
-    roles: dict[str, Any] | None       # how the agent was found (pipeline.speakers.assign_roles)
+    roles: Roles | None                # how the agent was found and how sure
     call: Call | None
     annotations: list[Annotation]
     splices: list[Splice]

@@ -163,7 +163,8 @@ def _streams(segments: list[dict], join_max_gap_s: float) -> list[_Stream]:
             stream.chars += chars
             stream.char_word += [len(stream.words)] * len(chars)
             stream.words.append({"start": word["start"], "end": word["end"], "word": word.get("word") or "",
-                                 "turn": turns[i], "speaker": segment.get("speaker", "unknown")})
+                                 "turn": turns[i],
+                                 "speaker": word.get("speaker") or segment.get("speaker", "unknown")})
     for stream in streams:
         stream.syllables = _syllables(stream.chars)
     return [s for s in streams if s.chars]
@@ -539,7 +540,8 @@ def _review_flags(segments: list[dict], call: dict, catalog: Catalog) -> list[di
 
 
 def check_call(segments: list[dict], call: dict, catalog: Catalog, fast_segments: list[dict] = (),
-               options: MatchOptions = MatchOptions()) -> tuple[list[dict], list[dict]]:
+               options: MatchOptions = MatchOptions(), cues: credit.roles.Cues | None = None
+               ) -> tuple[list[dict], list[dict]]:
     """Annotate every statement of the rules that apply to this call; flag required ones missing or late.
 
     `call` is classify_call's result (its `type` and `industry` pick the rules
@@ -550,7 +552,8 @@ def check_call(segments: list[dict], call: dict, catalog: Catalog, fast_segments
     Required rules of a plausible other classification (low confidence) that are
     not said raise `needs_review` (see `_review_flags`). A hit said by the wrong
     speaker, as a question or negated is annotated `credited: false` with its
-    reasons (pipeline.credit) and does not satisfy the rule.
+    reasons (pipeline.credit) and does not satisfy the rule; one whose speaker
+    is unknown counts only as credit.reasons allows (`cues`) and raises `needs_review`.
     """
     call_type, industry = call.get("type"), call.get("industry")
     annotations, flags = [], []
@@ -561,9 +564,11 @@ def check_call(segments: list[dict], call: dict, catalog: Catalog, fast_segments
         if not hits and fast_segments:
             loose = replace(rule, min_score=rule.min_score - options.fast_slack)
             hits = find_statements(loose, list(fast_segments), call_type, industry, options.join_max_gap_s)
-        verdicts = [credit.reasons(rule, h.speaker, h.text, h.before, h.after) for h in hits]
+        verdicts = [credit.reasons(rule, h.speaker, h.text, h.before, h.after, cues, _on_time(rule.position, h))
+                    for h in hits]
         found = [_annotation(rule, h, v) for h, v in zip(hits, verdicts)]
         annotations += found
+        flags += credit.unknown_speaker_flags(rule, [a for a in found if a["credited"]])
         credited = [h for h, v in zip(hits, verdicts) if not v]
         flag = _flag(rule, credited, [a for a in found if not a["credited"]]) if rule.required else None
         if flag:

@@ -25,7 +25,8 @@ MAX_CONCEPT_SPAN = 200              # characters; a statement is a sentence or t
 DEFAULT_MIN_SCORE = 72.0
 DEFAULT_MAX_GAP_CHARS = 8
 RULE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
-NOT_CATALOG = ("records.yaml", "package.yaml")   # other settings kept in phrases/ (records and package)
+# other settings kept in phrases/ (records, package, and the speaker cues of pipeline.scan.roles)
+NOT_CATALOG = ("records.yaml", "package.yaml", "speaker_cues.yaml")
 
 TOP_KEYS = {"defaults", "rules", "classification", "conversation"}
 DEFAULT_KEYS = {"min_score", "max_gap_chars"}
@@ -420,9 +421,11 @@ def catalog_files(directory: str | Path) -> list[Path]:
 
 
 def catalog_sha256(directory: str | Path) -> str:
-    """sha256 over the catalog files' names and bytes: which catalog a record was checked against."""
+    """sha256 over the catalog files' names and bytes, and the speaker cues': which catalog a record was
+    checked against (a changed cue changes mono roles, so cached checks must be redone)."""
     digest = hashlib.sha256()
-    for path in catalog_files(directory):
+    cues = Path(directory) / "speaker_cues.yaml"
+    for path in [*catalog_files(directory), *([cues] if cues.is_file() else [])]:
         digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 

@@ -24,12 +24,15 @@ overlapping speech gets one label.
 
 from __future__ import annotations
 
+import functools
+import itertools
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from pipeline.scan import vad
+from pipeline.scan import roles, vad
 
 FRAME_S = 0.01   # hop of the cepstral frames
 AGENT, CUSTOMER, UNKNOWN = "agent", "customer", "unknown"
@@ -58,14 +61,28 @@ class SpeakerOptions:
     already the edge), so they are clustered only at the refinement.
 
     `speaker_distance` (a likelihood ratio per frame, chance level removed, see
-    `distance`) also decides one speaker or two. Measured: the two speakers of
-    every two-speaker call, TTS fixtures and real-voice mixes alike, were 0.19 to
-    1.03 apart (0.19: a customer with 0.8 s of speech); one real speaker's halves
-    0.16 to 0.33 on 20-30 s and up to 0.7 on single 8 s sentences. The ranges
-    overlap, so the line is drawn below every two-speaker call (0.15, a margin
-    of 0.04): a recording is called one speaker only when it is more uniform than
-    any two-speaker call measured, and most one-speaker recordings are still
-    split in two (README, Who said it).
+    `distance`) is the distance at which a pause inside a span is a change of
+    speaker (measured: the two speakers of every two-speaker call 0.19 to 1.03
+    apart; cutting a little too often costs nothing, the clustering joins the pieces).
+
+    One speaker or two (`one_speaker`): the two voices left by the clustering
+    are two speakers only when each is heard in at least `min_turns_per_speaker`
+    segments of `min_segment_s` (a party to a conversation speaks more than once;
+    one odd sentence of a read clip does not make a second speaker) and they are
+    at least `two_speaker_distance` apart. Calibrated on 17 real one-speaker
+    recordings and 4 one-speaker layouts against 6 real two-speaker mixes, each
+    also through μ-law, GSM and MP3 (fixtures/speaker_calibration.py, the line
+    chosen by leave-one-source-out): the one-speaker recordings with enough turns
+    lay 0.15 to 0.34 apart, the real two-speaker mixes 0.50 to 1.03; the line is
+    the middle of that gap, 0.42 (0.08 either side). TTS fixtures, whose customer
+    is the agent's voice pitch-shifted, lie 0.20 to 0.74: the few under the line
+    are called one speaker and get one role (docs/speakers.md).
+
+    Roles (pipeline.scan.roles): a voice's cues (phrases/speaker_cues.yaml) must
+    differ from the other voice's by `min_role_evidence` (cue weight: one
+    introduction with a certificate number, or two polite 您) to name the roles,
+    else they stay unknown; `evidence_scale` sets how fast the confidence rises
+    with the evidence.
     """
 
     agent_channel: int | None = None
@@ -78,11 +95,10 @@ class SpeakerOptions:
     min_segment_s: float = 0.8
     pause_s: float = 0.09
     speaker_distance: float = 0.15
-    # Crediting does not rely on the mono split: on a one-speaker recording it still
-    # invents a second speaker for 20-50 % of the speech (README, Who said it), which
-    # would deny real statements their credit. A mono segment's `speaker` stays unknown;
-    # the split's guess is kept in `split_speaker` (and drives the metrics).
-    trust_mono_split: bool = False
+    two_speaker_distance: float = 0.42
+    min_turns_per_speaker: int = 2
+    min_role_evidence: float = 2.0
+    evidence_scale: float = 3.0
 
 
 # --- cepstral features -------------------------------------------------------------------
@@ -197,21 +213,22 @@ def change_points(frames: np.ndarray, candidates: list[int], options: SpeakerOpt
             + [cut + c for c in change_points(frames[cut:], [c - cut for c in candidates if c > cut], options)])
 
 
-def cluster(segments: list[np.ndarray], options: SpeakerOptions) -> np.ndarray:
-    """Label segments 0/1 by agglomerative clustering; all 0 when the call sounds like one speaker.
+def cluster(segments: list[np.ndarray], options: SpeakerOptions) -> tuple[np.ndarray, dict]:
+    """Label segments 0/1 by agglomerative clustering, with the one-speaker test's figures (`separation`);
+    all 0 when the call sounds like one speaker.
 
     Segments long enough to describe a voice (`min_segment_s`) are merged, two
     groups at a time, where merging costs the least likelihood (the distance times
     the frames concerned, as in BIC clustering), until two groups are left. The
     cost grows with the frames, so a short odd segment (a cough, a question's
     rising tone) joins its nearest group instead of ending as a "speaker" of its
-    own. If the two groups left are closer than `speaker_distance` they are one
-    speaker. Cluster 0 is the one that speaks first.
+    own. The two groups left, refined (`relabel`), are one speaker unless
+    `separation` says two. Cluster 0 is the one that speaks first.
     """
     least = int(options.min_segment_s / FRAME_S)
     long = [i for i, s in enumerate(segments) if len(s) >= least]
     if len(long) < 2:
-        return np.zeros(len(segments), int)
+        return np.zeros(len(segments), int), {"speakers": 1, "distance": None, "turns": [len(long), 0]}
     members = [[i] for i in long]
     voices = [Voice.of(segments[i]) for i in long]
     costs = np.full((len(long), len(long)), np.inf)   # upper triangle: cost of merging groups g < h
@@ -229,13 +246,29 @@ def cluster(segments: list[np.ndarray], options: SpeakerOptions) -> np.ndarray:
         costs[h, :] = costs[:, h] = np.inf
         update(g)
     first, second = [g for g in range(len(long)) if members[g]]
-    voice_a, voice_b = voices[first], voices[second]
-    if distance(voice_a, voice_b) < options.speaker_distance:
-        return np.zeros(len(segments), int)
     labels = np.full(len(segments), -1)
     labels[members[first]] = 0
     labels[members[second]] = 1
-    return relabel(segments, labels)
+    labels = relabel(segments, labels)
+    split = separation(segments, labels, options)
+    return (labels if split["speakers"] == 2 else np.zeros(len(segments), int)), split
+
+
+def separation(segments: list[np.ndarray], labels: np.ndarray, options: SpeakerOptions) -> dict:
+    """The one-speaker test: how far apart the two voices are, how often each is heard, and the verdict.
+
+    `distance` between the voices' pooled frames, `turns` the segments of at least
+    `min_segment_s` each voice has; two speakers when both are heard that often and
+    the distance reaches `two_speaker_distance` (see SpeakerOptions for the calibration).
+    """
+    least = int(options.min_segment_s / FRAME_S)
+    pooled = [[s for s, k in zip(segments, labels) if k == c and len(s)] for c in (0, 1)]
+    turns = [sum(1 for s, k in zip(segments, labels) if k == c and len(s) >= least) for c in (0, 1)]
+    if not all(pooled):
+        return {"speakers": 1, "distance": None, "turns": turns}
+    apart = distance(Voice.of(np.vstack(pooled[0])), Voice.of(np.vstack(pooled[1])))
+    two = min(turns) >= options.min_turns_per_speaker and apart >= options.two_speaker_distance
+    return {"speakers": 2 if two else 1, "distance": round(float(apart), 3), "turns": turns}
 
 
 def relabel(segments: list[np.ndarray], labels: np.ndarray, rounds: int = 10) -> np.ndarray:
@@ -269,8 +302,8 @@ def pauses(frames: np.ndarray, spans: list[tuple[float, float]], options: Speake
     return [[float(s) for s, _ in fine if start < s < end] for start, end in spans]
 
 
-def diarize(x: np.ndarray, rate: int, frames: np.ndarray, options: SpeakerOptions) -> list[dict]:
-    """Turns of a mono recording, each with `cluster` 0 (who speaks first) or 1.
+def diarize(x: np.ndarray, rate: int, frames: np.ndarray, options: SpeakerOptions) -> tuple[list[dict], dict]:
+    """Turns of a mono recording, each with `cluster` 0 (who speaks first) or 1, and the one-speaker test's figures.
 
     Each VAD span (from `frames`, the recording's webrtcvad decisions) is cut at the
     pauses inside it that change the speaker, the pieces are clustered, and neighbouring
@@ -278,7 +311,7 @@ def diarize(x: np.ndarray, rate: int, frames: np.ndarray, options: SpeakerOption
     """
     spans = speech_spans(frames, options)
     if not spans:
-        return []
+        return [], {"speakers": 0, "distance": None, "turns": [0, 0]}
     feats, energy = cepstra(x, rate, options)
     feats = (feats - feats.mean(axis=0)) / np.maximum(feats.std(axis=0), 1e-9)
     pieces, segments = [], []
@@ -286,10 +319,11 @@ def diarize(x: np.ndarray, rate: int, frames: np.ndarray, options: SpeakerOption
         candidates = [int(np.searchsorted(idx, t / FRAME_S)) for t in inner]
         cuts = [0, *change_points(feats[idx], candidates, options), len(idx)]
         bounds = [start, *(float(idx[c]) * FRAME_S for c in cuts[1:-1]), end]
-        for (a, b), (lo, hi) in zip(zip(bounds, bounds[1:]), zip(cuts, cuts[1:])):
+        for (a, b), (lo, hi) in zip(itertools.pairwise(bounds), itertools.pairwise(cuts)):
             pieces.append((round(a, 3), round(b, 3)))
             segments.append(feats[idx[lo:hi]])
-    return join_turns(pieces, cluster(segments, options), 0)
+    labels, split = cluster(segments, options)
+    return join_turns(pieces, labels, 0), split
 
 
 def join_turns(spans: list[tuple[float, float]], labels: np.ndarray, channel: int) -> list[dict]:
@@ -342,13 +376,15 @@ def infer_agent(keys: list, first: object, counts: Counter) -> object:
 
 
 def assign_roles(samples: np.ndarray, rate: int, segments: list[dict], meta_row: dict | None,
-                 options: SpeakerOptions) -> tuple[dict, list[dict]]:
+                 options: SpeakerOptions, cues: roles.Cues | None = None) -> tuple[dict, list[dict]]:
     """Label every segment's `speaker` in place; return the roles evidence and the speaker turns.
 
     Turns are `{start, end, channel, speaker}`, unpadded, in time order; they are
     what the conversation metrics are measured on. The evidence says how the agent
-    was found: `method` metadata/option/inferred, the agent's channel (stereo) or
-    the split's clusters (mono), who spoke first and the agent words per candidate.
+    was found: `method` metadata/option/inferred (stereo: the agent's channel, by
+    AGENT_WORDS) or split+cues (mono: the split's voices, the one-speaker test's
+    figures and each voice's cue weights, `cues` from phrases/speaker_cues.yaml),
+    who spoke first and a per-call `confidence` (0-1).
     """
     stereo = samples.shape[0] > 1
     frames = [vad.speech_frames(channel, rate, options.vad_aggressiveness) for channel in samples]
@@ -356,33 +392,78 @@ def assign_roles(samples: np.ndarray, rate: int, segments: list[dict], meta_row:
         turns = [{"start": s, "end": e, "channel": ch, "cluster": ch}
                  for ch in range(samples.shape[0]) for s, e in speech_spans(frames[ch], options)]
     else:
-        turns = diarize(samples[0], rate, frames[0], options)
+        turns, split = diarize(samples[0], rate, frames[0], options)
     turns.sort(key=lambda t: (t["start"], t["channel"]))
-    keys = list(range(samples.shape[0])) if stereo else sorted({t["cluster"] for t in turns})
     for segment in segments:
         channel = segment.get("channel", 0)
-        segment["_cluster"] = (channel if stereo
-                               else dominant(turns, "cluster", segment["start"], segment["end"], channel))
-    counts = agent_word_counts(segments, lambda s: s["_cluster"])
+        segment["_cluster"] = (channel if stereo else nearest_cluster(turns, segment))
+        for word in ([] if stereo else segment.get("words") or []):
+            word["_cluster"] = nearest_cluster(turns, word)
     first = turns[0]["cluster"] if turns else None
-    given = (meta_row or {}).get("agent_channel")
-    roles = {"method": "inferred", "channels": int(samples.shape[0]), "first_speaker": first,
-             "agent_words": {str(k): counts.get(k, 0) for k in keys}}
-    if stereo and given not in (None, ""):
-        agent, roles["method"] = int(given), "metadata"
-    elif stereo and options.agent_channel is not None:
-        agent, roles["method"] = options.agent_channel, "option"
+    if stereo:
+        evidence, role_of = stereo_roles(samples.shape[0], segments, first, meta_row, options)
     else:
-        agent = infer_agent(keys, first, counts) if keys else None
-    roles["agent_channel" if stereo else "agent_cluster"] = agent
-    role_of = {k: AGENT if k == agent else CUSTOMER for k in keys}
-    if len(keys) == 1 and not stereo:
-        role_of = {keys[0]: UNKNOWN}   # one voice only: nothing says whose it is
+        voices = sorted({t["cluster"] for t in turns})
+        texts = {k: voice_texts(segments, k) for k in voices}
+        decided = roles.decide(texts, split["distance"], options.two_speaker_distance, cues or shipped_cues(),
+                               options.min_role_evidence, options.evidence_scale)
+        role_of = decided.pop("role_of")
+        evidence = {"method": "split+cues", "channels": 1, "first_speaker": first, "speakers": split["speakers"],
+                    "separation": split["distance"], "turns_per_voice": split["turns"], **decided}
     for turn in turns:
         turn["speaker"] = role_of[turn.pop("cluster")]
     for segment in segments:
-        role = role_of.get(segment.pop("_cluster"), UNKNOWN)
-        if not stereo:
-            segment["split_speaker"] = role
-        segment["speaker"] = role if stereo or options.trust_mono_split else UNKNOWN
-    return roles, turns
+        segment["speaker"] = role_of.get(segment.pop("_cluster"), UNKNOWN)
+        for word in ([] if stereo else segment.get("words") or []):
+            word["speaker"] = role_of.get(word.pop("_cluster"), UNKNOWN)
+    return evidence, turns
+
+
+def voice_texts(segments: list[dict], voice: int) -> list[str]:
+    """What a mono split voice said: the words under its turns (an ASR segment may span two turns), or
+    the whole text of a segment without word times that lies mostly in them."""
+    said = []
+    for segment in segments:
+        words = segment.get("words") or []
+        if words:
+            said.append("".join(w.get("word") or "" for w in words if w["_cluster"] == voice))
+        elif segment["_cluster"] == voice:
+            said.append(segment.get("text") or "")
+    return said
+
+
+def stereo_roles(channels: int, segments: list[dict], first: int | None, meta_row: dict | None,
+                 options: SpeakerOptions) -> tuple[dict, dict]:
+    """The agent's channel (metadata, option, or who says the most AGENT_WORDS) and each channel's role."""
+    keys = list(range(channels))
+    counts = agent_word_counts(segments, lambda s: s["_cluster"])
+    given = (meta_row or {}).get("agent_channel")
+    evidence = {"method": "inferred", "channels": channels, "first_speaker": first,
+                "agent_words": {str(k): counts.get(k, 0) for k in keys}}
+    if given not in (None, ""):
+        agent, evidence["method"] = int(given), "metadata"
+    elif options.agent_channel is not None:
+        agent, evidence["method"] = options.agent_channel, "option"
+    else:
+        agent = infer_agent(keys, first, counts)
+    evidence["agent_channel"] = agent
+    margin = abs(counts.get(0, 0) - counts.get(1, 0))
+    evidence["confidence"] = (1.0 if evidence["method"] != "inferred"
+                              else round(roles.lexical_confidence(margin, options.evidence_scale), 3))
+    return evidence, {k: AGENT if k == agent else CUSTOMER for k in keys}
+
+
+def nearest_cluster(turns: list[dict], segment: dict) -> int | None:
+    """The split voice of a mono segment: the one covering most of it, else the turn nearest in time
+    (a segment the ASR window's padding put in a pause still belongs to someone)."""
+    covering = dominant(turns, "cluster", segment["start"], segment["end"], 0)
+    if covering is not None or not turns:
+        return covering
+    middle = (segment["start"] + segment["end"]) / 2
+    return min(turns, key=lambda t: min(abs(t["start"] - middle), abs(t["end"] - middle)))["cluster"]
+
+
+@functools.lru_cache(maxsize=1)
+def shipped_cues() -> roles.Cues:
+    """The shipped phrases/speaker_cues.yaml, for callers that do not pass a catalog's cues (tests, tools)."""
+    return roles.load_cues(Path(__file__).resolve().parents[2] / "phrases")

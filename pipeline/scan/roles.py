@@ -1,0 +1,106 @@
+"""Mono roles: which of the split's voices is the agent, from what each voice says.
+
+A mono recording's split (pipeline.scan.speakers) gives one or two anonymous
+voices. The agent greets, names the company, introduces themselves with a staff
+or certificate number and reads the disclosures; the customer answers with 喂,
+calls the company 你们, declines or repeats what others said. Those cues live in
+`phrases/speaker_cues.yaml` (validated here with file:line errors); each voice's
+cue weights are summed over its segments, and the difference between the voices
+decides. Too little difference leaves the role `unknown` rather than guessing.
+
+This module decides roles from text and the split's figures only; it does not
+touch audio and does not decide what is credited (pipeline.scan.credit does).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.core.settings import CatalogError, Where, YamlMap, read_yaml
+
+CUES_FILE = "speaker_cues.yaml"
+AGENT, CUSTOMER, UNKNOWN = "agent", "customer", "unknown"
+
+
+@dataclass(frozen=True)
+class Cues:
+    """Words that point at the agent or at the customer, with their weights (phrases/speaker_cues.yaml)."""
+
+    agent: dict[str, float]
+    customer: dict[str, float]
+
+
+def load_cues(phrases_dir: str | Path) -> Cues:
+    """Read and validate `speaker_cues.yaml` of the phrase folder: two mappings of word -> positive weight."""
+    path = Path(phrases_dir) / CUES_FILE
+    if not path.is_file():
+        raise CatalogError(f"{path}: missing (the words that tell the agent from the customer on mono calls)")
+    raw = read_yaml(path)
+    where = Where(path)
+    top = where.mapping(raw, getattr(raw, "line", 1), "speaker cues", {"agent", "customer"})
+    lists = {}
+    for side in ("agent", "customer"):
+        if side not in top:
+            raise where.error(top.line, f"'{side}' (a mapping of word: weight) is required")
+        words = top[side]
+        if not isinstance(words, YamlMap) or not words:
+            raise where.error(where.key_line(top, side), f"'{side}' must list at least one word")
+        for word in words:
+            if not isinstance(word, str) or not word.strip():
+                raise where.error(where.key_line(words, word), f"'{side}': a cue must be non-empty text, got {word!r}")
+            where.number(words, word, low=0)
+        lists[side] = {str(w).strip(): float(v) for w, v in words.items()}
+    both = set(lists["agent"]) & set(lists["customer"])
+    if both:
+        word = min(both)
+        raise where.error(where.key_line(top["customer"], word), f"'{word}' is both an agent and a customer cue")
+    return Cues(lists["agent"], lists["customer"])
+
+
+def cue_score(text: str, cues: Cues) -> tuple[float, float]:
+    """(agent weight, customer weight) of one text: each cue's weight times how often it occurs."""
+    return (sum(w * text.count(k) for k, w in cues.agent.items()),
+            sum(w * text.count(k) for k, w in cues.customer.items()))
+
+
+def lexical_confidence(evidence: float, scale: float) -> float:
+    """How sure a cue difference makes the decision: 0 for none, 0.63 at `scale`, 0.95 at three times it."""
+    return 1.0 - math.exp(-abs(evidence) / scale)
+
+
+def decide(texts_by_voice: dict[int, list[str]], separation: float | None, threshold: float, cues: Cues,
+           min_evidence: float, scale: float) -> dict:
+    """Role of each voice of a mono split, the evidence and a per-call confidence.
+
+    Two voices: the evidence that voice 0 is the agent is its agent-minus-customer
+    weight less voice 1's; at least `min_evidence` either way decides both roles,
+    less leaves both unknown. One voice (an IVR prompt, a voicemail, a read clip,
+    or a call the split could not separate): the voice is the agent or the customer
+    on the same evidence alone, else unknown. The confidence multiplies how sure the
+    words are (`lexical_confidence`) by how far apart the voices are, the
+    separation over twice the one-speaker line (1 from there on; a voice alone: 1).
+    """
+    score = {k: cue_score("".join(texts), cues) for k, texts in texts_by_voice.items()}
+    net = {k: a - c for k, (a, c) in score.items()}
+    keys = sorted(texts_by_voice)
+    if len(keys) == 2:
+        evidence = net[keys[0]] - net[keys[1]]
+        split = min(1.0, (separation or 0.0) / (2 * threshold))
+    else:
+        evidence = net[keys[0]] if keys else 0.0
+        split = 1.0
+    if abs(evidence) < min_evidence:
+        role_of = {k: UNKNOWN for k in keys}
+        agent = None
+    elif len(keys) == 2:
+        agent = keys[0] if evidence > 0 else keys[1]
+        role_of = {k: AGENT if k == agent else CUSTOMER for k in keys}
+    else:
+        agent = keys[0] if evidence > 0 else None
+        role_of = {keys[0]: AGENT if evidence > 0 else CUSTOMER}
+    confidence = 0.0 if UNKNOWN in role_of.values() else round(lexical_confidence(evidence, scale) * split, 3)
+    return {"role_of": role_of, "agent_cluster": agent, "evidence": round(evidence, 2),
+            "cue_weights": {str(k): {"agent": round(a, 2), "customer": round(c, 2)} for k, (a, c) in score.items()},
+            "confidence": confidence}
