@@ -145,7 +145,11 @@ class Roles(TypedDict):
     separation: NotRequired[float | None]          # mono: distance between the two voices (see SpeakerOptions)
     turns_per_voice: NotRequired[list[int]]        # mono: segments of min_segment_s per voice
     evidence: NotRequired[float]                   # mono: cue weight for voice 0 being the agent, less voice 1's
+    talk_evidence: NotRequired[float]              # mono: the part of it from voice 0 talking more (talk_weight)
     cue_weights: NotRequired[dict[str, CueWeights]]   # mono: cue weights per voice
+    # mono: the split's voices named by their cues, its two-way guess named because one voice said both
+    # parties' words, or each turn by its own cues (pipeline.scan.speakers.mono_roles)
+    named_by: NotRequired[Literal["voices", "words", "turns"]]
 
 
 class Conversation(TypedDict):
@@ -180,6 +184,7 @@ class Flag(TypedDict):
     end: float | None
     channel: int | None
     message: str
+    about: NotRequired[Literal["speaker"]]   # needs_review because nobody could tell who said it (pipeline.credit)
 
 
 class Error(TypedDict):

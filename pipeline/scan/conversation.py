@@ -16,6 +16,7 @@ silences are measured alike on both.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from pipeline.scan.outputs import clock
@@ -86,7 +87,7 @@ def measure(turns: list[dict], duration_s: float, stereo: bool,
     if not stereo:
         ordered = sorted(turns, key=lambda t: t["start"])
         result["agent_interruptions"] = sum(
-            1 for a, b in zip(ordered, ordered[1:]) if (a["speaker"], b["speaker"]) == ("customer", "agent")
+            1 for a, b in itertools.pairwise(ordered) if (a["speaker"], b["speaker"]) == ("customer", "agent")
             and b["start"] - a["end"] < options.takeover_gap_s)
         result["overtalk_unmeasured"] = ("one channel: speech of both parties at once is heard as one voice, "
                                          "so overtalk cannot be measured")

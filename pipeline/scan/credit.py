@@ -50,13 +50,14 @@ def reasons(rule: Rule, speaker: str, text: str, before: str, after: str,
 
     `text` is the transcript over the statement, `before`/`after` the raw words
     just before and after it in the same turn. A speaker "unknown" counts for an
-    agent's rule only when the words around it lean to the agent (`cues`) and it
-    is `on_time` for the rule's position; else "speaker_unknown".
+    agent's rule only when the words around it (not its own: the catalog's wording
+    is agent wording by definition) do not lean to the customer (`cues`) and it is
+    `on_time` for the rule's position; else "speaker_unknown".
     """
     found = []
     if rule.speaker != "any" and speaker not in (rule.speaker, "unknown"):
         found.append(speaker)
-    if rule.speaker == "agent" and speaker == "unknown" and not (on_time and agent_like(before + text + after, cues)):
+    if rule.speaker == "agent" and speaker == "unknown" and not (on_time and agent_like(before + after, cues)):
         found.append("speaker_unknown")
     tail = after.strip()[:TAIL_CHARS]
     near = before[-BEFORE_CHARS:] + text
@@ -73,7 +74,7 @@ def reasons(rule: Rule, speaker: str, text: str, before: str, after: str,
 
 
 def agent_like(words: str, cues: roles.Cues | None) -> bool:
-    """Whether the words of a statement's turn lean to no customer: customer cues do not outweigh agent ones."""
+    """Whether the words around a statement lean to no customer: customer cues do not outweigh agent ones."""
     if cues is None:
         return True
     agent, customer = roles.cue_score(words, cues)
@@ -84,5 +85,6 @@ def unknown_speaker_flags(rule: Rule, credited: list[dict]) -> list[dict]:
     """`needs_review` for each statement credited although nobody could tell who said it (role unknown)."""
     return [{"problem": "needs_review", "rule": rule.id, "start": a["start"], "end": a["end"], "channel": a["channel"],
              "message": f"{rule.label} ({rule.id}) at {clock(a['start'])} credited on its wording and position alone: "
-                        f"the speaker could not be told on this recording; listen to confirm the agent said it."}
+                        f"the speaker could not be told on this recording; listen to confirm the agent said it.",
+             "about": "speaker"}
             for a in credited if a["speaker"] == "unknown" and rule.speaker == "agent"]

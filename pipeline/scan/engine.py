@@ -433,7 +433,7 @@ def _analyse_in_processes(recordings: list[Recording], options: ScanOptions) -> 
 # and a change to the outputs re-does neither.
 TRANSCRIPT_MODULES = (decode, vad, levels, recovery, transcribe, errors)
 CHECK_MODULES = (decode, levels, match, rules, delivery, splice, meta_mod, redact, errors, schema,
-                 speakers, credit, conversation)
+                 speakers, roles, credit, conversation)
 
 
 def callaudit_version() -> str:

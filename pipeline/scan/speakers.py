@@ -82,7 +82,9 @@ class SpeakerOptions:
     differ from the other voice's by `min_role_evidence` (cue weight: one
     introduction with a certificate number, or two polite 您) to name the roles,
     else they stay unknown; `evidence_scale` sets how fast the confidence rises
-    with the evidence.
+    with the evidence. Turn-taking counts `talk_weight` at most (all the talk
+    one voice's; a 70/30 call ±0.8): the agent of a service or sales call talks
+    most, but a complaining customer may not, so it only tips a near tie.
     """
 
     agent_channel: int | None = None
@@ -99,6 +101,7 @@ class SpeakerOptions:
     min_turns_per_speaker: int = 2
     min_role_evidence: float = 2.0
     evidence_scale: float = 3.0
+    talk_weight: float = 2.0
 
 
 # --- cepstral features -------------------------------------------------------------------
@@ -214,16 +217,19 @@ def change_points(frames: np.ndarray, candidates: list[int], options: SpeakerOpt
 
 
 def cluster(segments: list[np.ndarray], options: SpeakerOptions) -> tuple[np.ndarray, dict]:
-    """Label segments 0/1 by agglomerative clustering, with the one-speaker test's figures (`separation`);
-    all 0 when the call sounds like one speaker.
+    """Label segments 0/1 by agglomerative clustering, with the one-speaker test's figures (`separation`).
+
+    The labels are the best split into two even where the test says one speaker:
+    the words may still show a dialogue (pipeline.scan.roles), and then the split's
+    guess is all there is to tell the parties apart.
 
     Segments long enough to describe a voice (`min_segment_s`) are merged, two
     groups at a time, where merging costs the least likelihood (the distance times
     the frames concerned, as in BIC clustering), until two groups are left. The
     cost grows with the frames, so a short odd segment (a cough, a question's
     rising tone) joins its nearest group instead of ending as a "speaker" of its
-    own. The two groups left, refined (`relabel`), are one speaker unless
-    `separation` says two. Cluster 0 is the one that speaks first.
+    own. The two groups left are refined (`relabel`); `separation` says whether
+    they are two speakers. Cluster 0 is the one that speaks first.
     """
     least = int(options.min_segment_s / FRAME_S)
     long = [i for i, s in enumerate(segments) if len(s) >= least]
@@ -251,7 +257,7 @@ def cluster(segments: list[np.ndarray], options: SpeakerOptions) -> tuple[np.nda
     labels[members[second]] = 1
     labels = relabel(segments, labels)
     split = separation(segments, labels, options)
-    return (labels if split["speakers"] == 2 else np.zeros(len(segments), int)), split
+    return labels, split
 
 
 def separation(segments: list[np.ndarray], labels: np.ndarray, options: SpeakerOptions) -> dict:
@@ -303,7 +309,8 @@ def pauses(frames: np.ndarray, spans: list[tuple[float, float]], options: Speake
 
 
 def diarize(x: np.ndarray, rate: int, frames: np.ndarray, options: SpeakerOptions) -> tuple[list[dict], dict]:
-    """Turns of a mono recording, each with `cluster` 0 (who speaks first) or 1, and the one-speaker test's figures.
+    """Turns of a mono recording, each with `cluster` 0 (who speaks first) or 1 (the best split into two),
+    and the one-speaker test's figures (`speakers` 1 or 2: whether cluster 1 is another speaker).
 
     Each VAD span (from `frames`, the recording's webrtcvad decisions) is cut at the
     pauses inside it that change the speaker, the pieces are clustered, and neighbouring
@@ -382,53 +389,97 @@ def assign_roles(samples: np.ndarray, rate: int, segments: list[dict], meta_row:
     Turns are `{start, end, channel, speaker}`, unpadded, in time order; they are
     what the conversation metrics are measured on. The evidence says how the agent
     was found: `method` metadata/option/inferred (stereo: the agent's channel, by
-    AGENT_WORDS) or split+cues (mono: the split's voices, the one-speaker test's
-    figures and each voice's cue weights, `cues` from phrases/speaker_cues.yaml),
-    who spoke first and a per-call `confidence` (0-1).
+    AGENT_WORDS) or split+cues (mono: `mono_roles`), who spoke first and a per-call
+    `confidence` (0-1).
     """
-    stereo = samples.shape[0] > 1
     frames = [vad.speech_frames(channel, rate, options.vad_aggressiveness) for channel in samples]
-    if stereo:
-        turns = [{"start": s, "end": e, "channel": ch, "cluster": ch}
-                 for ch in range(samples.shape[0]) for s, e in speech_spans(frames[ch], options)]
-    else:
-        turns, split = diarize(samples[0], rate, frames[0], options)
-    turns.sort(key=lambda t: (t["start"], t["channel"]))
+    if samples.shape[0] == 1:
+        return mono_roles(samples[0], rate, frames[0], segments, options, cues or shipped_cues())
+    turns = sorted(({"start": s, "end": e, "channel": ch, "cluster": ch}
+                    for ch in range(samples.shape[0]) for s, e in speech_spans(frames[ch], options)),
+                   key=lambda t: (t["start"], t["channel"]))
     for segment in segments:
-        channel = segment.get("channel", 0)
-        segment["_cluster"] = (channel if stereo else nearest_cluster(turns, segment))
-        for word in ([] if stereo else segment.get("words") or []):
-            word["_cluster"] = nearest_cluster(turns, word)
+        segment["_cluster"] = segment.get("channel", 0)
     first = turns[0]["cluster"] if turns else None
-    if stereo:
-        evidence, role_of = stereo_roles(samples.shape[0], segments, first, meta_row, options)
-    else:
-        voices = sorted({t["cluster"] for t in turns})
-        texts = {k: voice_texts(segments, k) for k in voices}
-        decided = roles.decide(texts, split["distance"], options.two_speaker_distance, cues or shipped_cues(),
-                               options.min_role_evidence, options.evidence_scale)
-        role_of = decided.pop("role_of")
-        evidence = {"method": "split+cues", "channels": 1, "first_speaker": first, "speakers": split["speakers"],
-                    "separation": split["distance"], "turns_per_voice": split["turns"], **decided}
+    evidence, role_of = stereo_roles(samples.shape[0], segments, first, meta_row, options)
     for turn in turns:
         turn["speaker"] = role_of[turn.pop("cluster")]
     for segment in segments:
         segment["speaker"] = role_of.get(segment.pop("_cluster"), UNKNOWN)
-        for word in ([] if stereo else segment.get("words") or []):
-            word["speaker"] = role_of.get(word.pop("_cluster"), UNKNOWN)
     return evidence, turns
 
 
-def voice_texts(segments: list[dict], voice: int) -> list[str]:
-    """What a mono split voice said: the words under its turns (an ASR segment may span two turns), or
-    the whole text of a segment without word times that lies mostly in them."""
-    said = []
+def mono_roles(x: np.ndarray, rate: int, frames: np.ndarray, segments: list[dict], options: SpeakerOptions,
+               cues: roles.Cues) -> tuple[dict, list[dict]]:
+    """Roles on one channel: the split's voices named by what each says, every word and segment labelled.
+
+    `named_by` says how: "voices" (the one-speaker test's verdict, two voices or
+    one, named by their cues: pipeline.scan.roles.decide); "words" (the test said
+    one speaker, but that voice says both agent's and customer's words: the split's
+    best two-way guess is named instead, with a low confidence); "turns" (neither
+    could be named: each turn takes the role of its own cues, confidence 0). A word
+    gets its turn's role (an ASR segment may span two turns); a segment the role of
+    most of its words.
+    """
+    turns, split = diarize(x, rate, frames, options)
+    for segment in segments:
+        segment["_turn"] = nearest_turn(turns, segment)
+        for word in segment.get("words") or []:
+            word["_turn"] = nearest_turn(turns, word)
+    said = turn_texts(segments, len(turns))
+    guess = {k: [said[i] for i, t in enumerate(turns) if t["cluster"] == k] for k in sorted({t["cluster"] for t in turns})}
+    talk = Counter()
+    for turn in turns:
+        talk[turn["cluster"]] += turn["end"] - turn["start"]
+    decide = functools.partial(roles.decide, threshold=options.two_speaker_distance, cues=cues,
+                               min_evidence=options.min_role_evidence, scale=options.evidence_scale,
+                               talk_s=dict(talk), talk_weight=options.talk_weight)
+    named_by = "voices"
+    if split["speakers"] == 2:
+        decided = decide(guess, split["distance"])
+    else:
+        decided = decide({0: said}, None)
+        if decided.pop("dialogue") and len(guess) == 2:
+            decided, named_by = decide(guess, split["distance"]), "words"
+        else:
+            decided["role_of"] = {k: decided["role_of"][0] for k in guess}
+            decided["agent_cluster"] = 0 if decided["agent_cluster"] == 0 else None
+    decided.pop("dialogue", None)
+    role_of = decided.pop("role_of")
+    if set(role_of.values()) <= {UNKNOWN}:
+        named_by = "turns"
+        decided["confidence"] = 0.0
+    for turn, text in zip(turns, said):
+        turn["speaker"] = (roles.segment_role(text, cues, options.min_role_evidence) if named_by == "turns"
+                           else role_of[turn["cluster"]])
     for segment in segments:
         words = segment.get("words") or []
-        if words:
-            said.append("".join(w.get("word") or "" for w in words if w["_cluster"] == voice))
-        elif segment["_cluster"] == voice:
-            said.append(segment.get("text") or "")
+        for word in words:
+            word["speaker"] = turns[word.pop("_turn")]["speaker"] if turns else UNKNOWN
+        by_time: Counter = Counter()
+        for word in words:
+            by_time[word["speaker"]] += word["end"] - word["start"]
+        turn = segment.pop("_turn")
+        segment["speaker"] = (by_time.most_common(1)[0][0] if by_time
+                              else turns[turn]["speaker"] if turns else UNKNOWN)
+    first = turns[0]["cluster"] if turns else None
+    for turn in turns:
+        del turn["cluster"]
+    evidence = {"method": "split+cues", "channels": 1, "first_speaker": first, "speakers": split["speakers"],
+                "separation": split["distance"], "turns_per_voice": split["turns"], "named_by": named_by, **decided}
+    return evidence, turns
+
+
+def turn_texts(segments: list[dict], count: int) -> list[str]:
+    """What was said in each turn: the words under it (an ASR segment may span two turns), or the whole
+    text of a segment without word times nearest to it."""
+    said = [""] * count
+    for segment in segments:
+        words = segment.get("words") or []
+        for word in words:
+            said[word["_turn"]] += word.get("word") or ""
+        if not words and segment["_turn"] is not None:
+            said[segment["_turn"]] += segment.get("text") or ""
     return said
 
 
@@ -453,14 +504,16 @@ def stereo_roles(channels: int, segments: list[dict], first: int | None, meta_ro
     return evidence, {k: AGENT if k == agent else CUSTOMER for k in keys}
 
 
-def nearest_cluster(turns: list[dict], segment: dict) -> int | None:
-    """The split voice of a mono segment: the one covering most of it, else the turn nearest in time
-    (a segment the ASR window's padding put in a pause still belongs to someone)."""
-    covering = dominant(turns, "cluster", segment["start"], segment["end"], 0)
-    if covering is not None or not turns:
-        return covering
-    middle = (segment["start"] + segment["end"]) / 2
-    return min(turns, key=lambda t: min(abs(t["start"] - middle), abs(t["end"] - middle)))["cluster"]
+def nearest_turn(turns: list[dict], span: dict) -> int | None:
+    """Index of the turn covering most of a word or segment, else of the turn nearest in time (a word the
+    ASR window's padding put in a pause still belongs to someone); None without turns."""
+    if not turns:
+        return None
+    cover = [overlap(span["start"], span["end"], t["start"], t["end"]) for t in turns]
+    if max(cover) > 0:
+        return int(np.argmax(cover))
+    middle = (span["start"] + span["end"]) / 2
+    return min(range(len(turns)), key=lambda i: min(abs(turns[i]["start"] - middle), abs(turns[i]["end"] - middle)))
 
 
 @functools.lru_cache(maxsize=1)
