@@ -52,12 +52,14 @@ def reasons(rule: Rule, speaker: str, text: str, before: str, after: str,
     just before and after it in the same turn. A speaker "unknown" counts for an
     agent's rule only when the words around it (not its own: the catalog's wording
     is agent wording by definition) do not lean to the customer (`cues`) and it is
-    `on_time` for the rule's position; else "speaker_unknown".
+    `on_time` for the rule's position; else "speaker_unknown". Without `cues` no
+    roles were assigned (matching alone) and the speaker is not judged.
     """
     found = []
     if rule.speaker != "any" and speaker not in (rule.speaker, "unknown"):
         found.append(speaker)
-    if rule.speaker == "agent" and speaker == "unknown" and not (on_time and agent_like(before + after, cues)):
+    if rule.speaker == "agent" and speaker == "unknown" and cues is not None and \
+            not (on_time and agent_like(before + after, cues)):
         found.append("speaker_unknown")
     tail = after.strip()[:TAIL_CHARS]
     near = before[-BEFORE_CHARS:] + text
@@ -73,10 +75,8 @@ def reasons(rule: Rule, speaker: str, text: str, before: str, after: str,
     return found
 
 
-def agent_like(words: str, cues: roles.Cues | None) -> bool:
+def agent_like(words: str, cues: roles.Cues) -> bool:
     """Whether the words around a statement lean to no customer: customer cues do not outweigh agent ones."""
-    if cues is None:
-        return True
     agent, customer = roles.cue_score(words, cues)
     return customer <= agent
 

@@ -568,7 +568,8 @@ def check_call(segments: list[dict], call: dict, catalog: Catalog, fast_segments
                     for h in hits]
         found = [_annotation(rule, h, v) for h, v in zip(hits, verdicts)]
         annotations += found
-        flags += credit.unknown_speaker_flags(rule, [a for a in found if a["credited"]])
+        if cues is not None:   # roles were assigned: a statement nobody could attribute goes to review
+            flags += credit.unknown_speaker_flags(rule, [a for a in found if a["credited"]])
         credited = [h for h, v in zip(hits, verdicts) if not v]
         flag = _flag(rule, credited, [a for a in found if not a["credited"]]) if rule.required else None
         if flag:
