@@ -266,3 +266,16 @@ def test_one_voice_saying_both_parties_words_is_a_dialogue():
     roles_, _ = speakers.assign_roles(x[None], SR, segments, None, speakers.SpeakerOptions())
     assert roles_["speakers"] == 1 and roles_["named_by"] in ("words", "turns")
     assert [s["speaker"] for s in segments] == ["agent", "customer"]
+
+
+def test_a_changed_cue_redoes_the_checks_and_old_phrase_folders_use_the_shipped_cues(tmp_path):
+    """The cues change mono roles, so they are part of the catalog's checksum (cached checks are redone); a
+    phrase folder made before they existed scans with the shipped ones."""
+    from pipeline.scan.rules import catalog_sha256
+    shipped = (__import__("conftest").ROOT / "phrases")
+    (tmp_path / "rules.yaml").write_text((shipped / "rules.yaml").read_text("utf-8"), "utf-8")
+    assert roles.load_cues(tmp_path) == CUES
+    before = catalog_sha256(tmp_path)
+    (tmp_path / "speaker_cues.yaml").write_text((shipped / "speaker_cues.yaml").read_text("utf-8")
+                                                .replace("  工号: 3", "  工号: 4"), "utf-8")
+    assert roles.load_cues(tmp_path).agent["工号"] == 4 and catalog_sha256(tmp_path) != before

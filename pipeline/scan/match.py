@@ -26,7 +26,7 @@ import opencc
 from pypinyin import Style, lazy_pinyin
 from rapidfuzz.distance import Levenshtein
 
-from pipeline.scan import credit
+from pipeline.scan import credit, roles
 from pipeline.scan.outputs import clock
 from pipeline.scan.rules import (
     GAP_MARKERS,
@@ -540,7 +540,7 @@ def _review_flags(segments: list[dict], call: dict, catalog: Catalog) -> list[di
 
 
 def check_call(segments: list[dict], call: dict, catalog: Catalog, fast_segments: list[dict] = (),
-               options: MatchOptions = MatchOptions(), cues: credit.roles.Cues | None = None
+               options: MatchOptions = MatchOptions(), cues: roles.Cues | None = None
                ) -> tuple[list[dict], list[dict]]:
     """Annotate every statement of the rules that apply to this call; flag required ones missing or late.
 

@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.core.settings import CatalogError, Where, YamlMap, read_yaml
+from pipeline.core.settings import Where, YamlMap, read_yaml
 
 CUES_FILE = "speaker_cues.yaml"
 AGENT, CUSTOMER, UNKNOWN = "agent", "customer", "unknown"
@@ -32,11 +32,21 @@ class Cues:
     customer: dict[str, float]
 
 
+SHIPPED_DIR = Path(__file__).resolve().parents[2] / "phrases"
+
+
+def cues_path(phrases_dir: str | Path) -> Path:
+    """The cue file a phrase folder's checks use: its own, else the shipped one."""
+    own = Path(phrases_dir) / CUES_FILE
+    return own if own.is_file() else SHIPPED_DIR / CUES_FILE
+
+
 def load_cues(phrases_dir: str | Path) -> Cues:
-    """Read and validate `speaker_cues.yaml` of the phrase folder: two mappings of word -> positive weight."""
-    path = Path(phrases_dir) / CUES_FILE
-    if not path.is_file():
-        raise CatalogError(f"{path}: missing (the words that tell the agent from the customer on mono calls)")
+    """Read and validate `speaker_cues.yaml` of the phrase folder: two mappings of word -> positive weight.
+
+    A phrase folder without one (made before mono roles existed) uses the shipped file.
+    """
+    path = cues_path(phrases_dir)
     raw = read_yaml(path)
     where = Where(path)
     top = where.mapping(raw, getattr(raw, "line", 1), "speaker cues", {"agent", "customer"})

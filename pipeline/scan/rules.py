@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pipeline.core.meta import CALL_TYPES, INDUSTRIES
 from pipeline.core.settings import CatalogError, Where, YamlMap, YamlSeq, read_yaml
+from pipeline.scan import roles
 
 ANY = "any"
 GAP_MARKERS = ("…", "...")          # in a phrase: "a name or a few words may stand here"
@@ -424,8 +425,7 @@ def catalog_sha256(directory: str | Path) -> str:
     """sha256 over the catalog files' names and bytes, and the speaker cues': which catalog a record was
     checked against (a changed cue changes mono roles, so cached checks must be redone)."""
     digest = hashlib.sha256()
-    cues = Path(directory) / "speaker_cues.yaml"
-    for path in [*catalog_files(directory), *([cues] if cues.is_file() else [])]:
+    for path in [*catalog_files(directory), roles.cues_path(directory)]:
         digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 

@@ -15,11 +15,14 @@ speaker-embedding model would need weights fetched at run time or torch):
 mel cepstra describe the voice every 10 ms; each unpadded VAD span is cut at
 the pauses inside it where the voices on either side differ (a full-covariance
 Gaussian likelihood-ratio distance, as in BIC speaker segmentation); the pieces
-are clustered bottom-up into two speakers (or one, when the two left are closer
-than any two speakers measured: SpeakerOptions); a refinement pass gives every piece
-to the speaker whose pooled Gaussian explains it best; runs of one speaker are
-turns. Turns change only at pauses (a change without any pause is missed), and
-overlapping speech gets one label.
+are clustered bottom-up into two voices; a refinement pass gives every piece
+to the voice whose pooled Gaussian explains it best; runs of one voice are
+turns. A one-speaker test (each voice heard at least twice, and further apart
+than any one-speaker recording measured: SpeakerOptions) says whether the two
+voices are two people. Which voice is the agent is decided from what each says
+(pipeline.scan.roles, phrases/speaker_cues.yaml), every word labelled with its
+turn's role. Turns change only at pauses (a change without any pause is missed),
+and overlapping speech gets one label.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ import functools
 import itertools
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -357,16 +359,6 @@ def overlap(a_start: float, a_end: float, b_start: float, b_end: float) -> float
     return max(0.0, min(a_end, b_end) - max(a_start, b_start))
 
 
-def dominant(turns: list[dict], key: str, start: float, end: float, channel: int | None = None) -> object | None:
-    """The `key` value of the turns covering most of [start, end] (on `channel` when given), or None."""
-    time: Counter = Counter()
-    for turn in turns:
-        if channel is None or turn["channel"] == channel:
-            time[turn[key]] += overlap(start, end, turn["start"], turn["end"])
-    best = time.most_common(1)
-    return best[0][0] if best and best[0][1] > 0 else None
-
-
 def agent_word_counts(segments: list[dict], key_of) -> Counter:
     """How often each speaker key (`key_of(segment)`) says one of AGENT_WORDS."""
     counts: Counter = Counter()
@@ -519,4 +511,4 @@ def nearest_turn(turns: list[dict], span: dict) -> int | None:
 @functools.lru_cache(maxsize=1)
 def shipped_cues() -> roles.Cues:
     """The shipped phrases/speaker_cues.yaml, for callers that do not pass a catalog's cues (tests, tools)."""
-    return roles.load_cues(Path(__file__).resolve().parents[2] / "phrases")
+    return roles.load_cues(roles.SHIPPED_DIR)
