@@ -279,3 +279,9 @@ def test_a_changed_cue_redoes_the_checks_and_old_phrase_folders_use_the_shipped_
     (tmp_path / "speaker_cues.yaml").write_text((shipped / "speaker_cues.yaml").read_text("utf-8")
                                                 .replace("  工号: 3", "  工号: 4"), "utf-8")
     assert roles.load_cues(tmp_path).agent["工号"] == 4 and catalog_sha256(tmp_path) != before
+
+
+def test_cues_count_when_whisper_writes_a_homophone():
+    """编好 for 编号, 公号 for 工号, 克服 for 客服 still introduce an agent; 为 is no 喂 (one character: by writing only)."""
+    assert roles.cue_score("我是克服小王，公号是3201，证书编好5108", CUES) == (1 + 2 + 3 + 2, 0)
+    assert roles.cue_score("为了", CUES) == (0, 0) and roles.cue_score("喂", CUES) == (0, 1)

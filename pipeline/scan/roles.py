@@ -4,9 +4,10 @@ A mono recording's split (pipeline.scan.speakers) gives one or two anonymous
 voices. The agent greets, names the company, introduces themselves with a staff
 or certificate number and reads the disclosures; the customer answers with 喂,
 calls the company 你们, declines or repeats what others said. Those cues live in
-`phrases/speaker_cues.yaml` (validated here with file:line errors); each voice's
-cue weights are summed over its segments, and the difference between the voices
-decides. Too little difference leaves the role `unknown` rather than guessing.
+`phrases/speaker_cues.yaml` (validated here with file:line errors; a cue of two
+characters or more also counts when it sounds alike, as Whisper writes
+homophones); each voice's cue weights are summed over its words, and the
+difference between the voices decides. Too little difference leaves the role `unknown` rather than guessing.
 
 This module decides roles from text and the split's figures only; it does not
 touch audio and does not decide what is credited (pipeline.scan.credit does).
@@ -14,9 +15,12 @@ touch audio and does not decide what is credited (pipeline.scan.credit does).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
+
+from pypinyin import Style, lazy_pinyin
 
 from pipeline.core.settings import Where, YamlMap, read_yaml
 
@@ -69,10 +73,27 @@ def load_cues(phrases_dir: str | Path) -> Cues:
     return Cues(lists["agent"], lists["customer"])
 
 
+@functools.lru_cache(maxsize=20_000)
+def sound(ch: str) -> str:
+    """A character's toneless pinyin (itself when it is not Chinese)."""
+    return lazy_pinyin(ch, style=Style.NORMAL, errors=lambda s: [s])[0]
+
+
+def occurrences(text: str, sounds: list[str], cue: str) -> int:
+    """How often `cue` is said in `text` (`sounds`: its characters' `sound`): written alike, or, for a cue
+    of two characters or more, sounding alike (Whisper writes homophones: 编号 as 编好, 工号 as 公号, 客服
+    as 克服). One character alone sounds like too many others (喂 like 为, 位) to be matched by sound."""
+    if len(cue) < 2:
+        return text.count(cue)
+    wanted = [sound(ch) for ch in cue]
+    return sum(1 for i in range(len(text) - len(cue) + 1) if sounds[i:i + len(cue)] == wanted)
+
+
 def cue_score(text: str, cues: Cues) -> tuple[float, float]:
-    """(agent weight, customer weight) of one text: each cue's weight times how often it occurs."""
-    return (sum(w * text.count(k) for k, w in cues.agent.items()),
-            sum(w * text.count(k) for k, w in cues.customer.items()))
+    """(agent weight, customer weight) of one text: each cue's weight times how often it is said."""
+    sounds = [sound(ch) for ch in text]
+    return (sum(w * occurrences(text, sounds, k) for k, w in cues.agent.items()),
+            sum(w * occurrences(text, sounds, k) for k, w in cues.customer.items()))
 
 
 def lexical_confidence(evidence: float, scale: float) -> float:
