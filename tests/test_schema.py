@@ -1,6 +1,6 @@
 """The record schema: the committed JSON Schema is the one pipeline.schema generates, every record of the
-fixture scan validates against it, its provenance says what produced it, and the README's table of
-defaults is the option dataclasses'."""
+fixture scan validates against it, its provenance says what produced it, and the table of defaults
+in docs/settings.md is the option dataclasses'."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def dataclass_defaults() -> dict[str, float]:
     return out
 
 
-def test_readme_defaults_are_the_option_dataclasses():
-    readme = (ROOT / "README.md").read_text("utf-8")
-    rows = dict(re.findall(r"^\| `((?:vad|recovery|match|splice)\.[\w.]+)` \| ([-\d.]+) \|", readme, re.M))
+def test_documented_defaults_are_the_option_dataclasses():
+    page = (ROOT / "docs" / "settings.md").read_text("utf-8")
+    rows = dict(re.findall(r"^\| `((?:vad|recovery|match|splice)\.[\w.]+)` \| ([-\d.]+) \|", page, re.MULTILINE))
     assert {k: float(v) for k, v in rows.items()} == dataclass_defaults()

@@ -7,8 +7,8 @@ import pytest
 from conftest import SR, voiced, write_audio
 
 from pipeline.core.errors import InputError
-from pipeline.scan import splice
 from pipeline.scan.decode import decode, probe
+from pipeline.scan.splice import stage
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def mulaw_call(tmp_path):
 def test_native_rate_decode_honours_max_duration(mulaw_call):
     info = probe(mulaw_call)
     audio = decode(mulaw_call, info=info, max_duration_s=5.0)
-    samples, rate = splice._analysis_audio(mulaw_call, info, audio, max_duration_s=5.0)
+    samples, rate = stage.analysis_audio(mulaw_call, info, audio, max_duration_s=5.0)
     assert rate == 8000 and samples.shape[1] / rate <= 5.0 + 1e-3
 
 
@@ -32,13 +32,13 @@ def test_only_a_decoding_failure_falls_back_to_the_pipeline_audio(mulaw_call, mo
     def failing(*args, **kwargs):
         raise InputError("decode_failed", "ffmpeg failed")
 
-    monkeypatch.setattr(splice, "decode", failing)
-    samples, rate = splice._analysis_audio(mulaw_call, info, audio)
+    monkeypatch.setattr(stage, "decode", failing)
+    samples, rate = stage.analysis_audio(mulaw_call, info, audio)
     assert rate == audio.sample_rate and samples is audio.samples
 
     def buggy(*args, **kwargs):
         raise MemoryError("no room for the native-rate copy")
 
-    monkeypatch.setattr(splice, "decode", buggy)
+    monkeypatch.setattr(stage, "decode", buggy)
     with pytest.raises(MemoryError):   # the G.711 detector is not switched off without a word
-        splice.detect_splices(mulaw_call, info, audio, [])
+        stage.detect_splices(mulaw_call, info, audio, [])
