@@ -278,7 +278,10 @@ with open(sys.argv[1], "w", encoding="utf-8") as out:
 # Everything Analyser.analyse_file does, with Whisper replaced by the transcript a real scan produced.
 NON_ASR = """
 import copy, json, sys
-from pipeline.scan import engine, transcribe
+from pipeline.scan import transcribe
+from pipeline.scan.analyser import Analyser
+from pipeline.scan.discovery import discover
+from pipeline.scan.options import ScanOptions
 report, folder = sys.argv[1], sys.argv[2]
 cached = {r["file"]: r["segments"] for r in map(json.loads, open(report, encoding="utf-8"))}
 current = [None]
@@ -287,8 +290,8 @@ def stub(model, samples, rate, speech, options=None):
     return transcribe.Transcript(segments)
 transcribe.load_model = lambda *a, **k: None
 transcribe.transcribe = stub
-analyser = engine.Analyser(engine.ScanOptions())
-for rec in engine.discover([folder]):
+analyser = Analyser(ScanOptions())
+for rec in discover([folder]):
     current[0] = rec.relative
     record, _ = analyser.analyse_file(rec)
     assert record["status"] == "ok", record["error"]
@@ -318,15 +321,15 @@ def bare_records(jsonl: Path, folder: Path) -> dict[str, dict]:
     segments without word timestamps are placed by spreading their text over their time.
     """
     from pipeline.core import meta
-    from pipeline.scan import match, rules
+    from pipeline.scan import classify, match, phrase_catalog
     from pipeline.scan.transcribe import to_simplified
-    catalog = rules.load_catalog(str(ROOT / "phrases"))
+    catalog = phrase_catalog.load_catalog(str(ROOT / "phrases"))
     rows = meta.load_meta(str(folder / "meta.csv"))
     records = {}
     for line in jsonl.open(encoding="utf-8"):
         item = json.loads(line)
         segments = [{**s, "text": to_simplified(s["text"].strip())} for s in item["segments"]]
-        call = match.classify_call(segments, catalog, meta.lookup(rows, item["file"]))
+        call = classify.classify_call(segments, catalog, meta.lookup(rows, item["file"]))
         records[Path(item["file"]).stem] = {"segments": segments,
                                             "annotations": match.check_call(segments, call, catalog)[0]}
     return records

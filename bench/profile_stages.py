@@ -30,11 +30,11 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.core import meta
 from pipeline.scan import (  # noqa: E402  # noqa: E402
+    classify,
     clips,
     conversation,
     decode,
     delivery,
-    engine,
     levels,
     match,
     recovery,
@@ -43,6 +43,9 @@ from pipeline.scan import (  # noqa: E402  # noqa: E402
     transcribe,
     vad,
 )
+from pipeline.scan.analyser import Analyser  # noqa: E402
+from pipeline.scan.discovery import discover  # noqa: E402
+from pipeline.scan.options import ScanOptions  # noqa: E402
 
 TIMES: dict[str, float] = defaultdict(float)
 COUNTS: dict[str, int] = defaultdict(int)
@@ -79,7 +82,7 @@ def main() -> None:
     args = parser.parse_args()
     for module, name in ((decode, "probe"), (decode, "decode"), (vad, "detect_speech"),
                          (levels, "reference_levels"), (recovery, "boost_quiet"), (speakers, "assign_roles"),
-                         (delivery, "fast_speech"), (match, "classify_call"), (match, "check_call"),
+                         (delivery, "fast_speech"), (classify, "classify_call"), (match, "check_call"),
                          (delivery, "assess"), (splice, "detect_splices"), (conversation, "measure"),
                          (transcribe, "load_model"), (transcribe, "hallucination")):
         timed(module, name)
@@ -88,8 +91,8 @@ def main() -> None:
     part, parts = map(int, args.part.split("/"))
     folder = Path(args.folder)
     rows = meta.load_meta(str(folder / "meta.csv")) if (folder / "meta.csv").is_file() else {}
-    analyser = engine.Analyser(engine.ScanOptions(cpu_threads=args.threads, meta=rows))
-    recordings = engine.discover([str(folder)])[part::parts]
+    analyser = Analyser(ScanOptions(cpu_threads=args.threads, meta=rows))
+    recordings = discover([str(folder)])[part::parts]
     profiler = cProfile.Profile() if args.cprofile else None
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:

@@ -1,4 +1,7 @@
-"""`python -m pipeline ...` is the same as `callaudit ...`."""
+"""`python -m pipeline ...` is the same as `callaudit ...`.
+
+No logic of its own: everything is in pipeline.cli.
+"""
 
 import sys
 

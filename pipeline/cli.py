@@ -1,6 +1,6 @@
 """Command line: `callaudit scan PATH... --out DIR`, `report DIR`, `flags DIR`, `records CDR... --out DIR`,
 `package --scan DIR --records CDR... --out PKG`, `serve DIR`, `users add DIR NAME`, `access-log DIR --out FILE`.
-Only parses arguments and wires stages.
+Only parses arguments and wires stages: no check, format or file layout is decided here.
 
 Exit status: 0 when the batch finished (files that failed have error records in
 the report), 2 for usage errors (bad arguments, unreadable metadata or phrase
@@ -24,15 +24,21 @@ from pipeline.core.catalog import CatalogDBError
 from pipeline.core.errors import UsageError
 from pipeline.core.meta import MetaError, load_meta
 from pipeline.core.models import ModelError
+from pipeline.core.settings import CatalogError
 from pipeline.package import build as package
+from pipeline.package.config import DEFAULT_CONFIG as PACKAGE_CONFIG
+from pipeline.package.join import PackageOptions
 from pipeline.records import command as records
 from pipeline.records.config import load_column_map, parse_period
 from pipeline.records.read import ReadError
 from pipeline.scan import clips, engine, outputs, report
 from pipeline.scan.decode import MAX_DURATION_S
-from pipeline.scan.rules import CatalogError, load_catalog
+from pipeline.scan.discovery import archive_root, discover
+from pipeline.scan.options import DEFAULT_PHRASES_DIR, ScanOptions
+from pipeline.scan.phrase_catalog import load_catalog
 from pipeline.scan.speakers import SpeakerOptions
 from pipeline.scan.vad import VadOptions
+from pipeline.scan.workers import Backend
 from pipeline.serve import accounts
 
 
@@ -58,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--language", default="zh", help="ASR language (default zh)")
     scan.add_argument("--vad-aggressiveness", type=int, choices=range(4), default=VadOptions.aggressiveness,
                       help="webrtcvad aggressiveness 0-3 (higher drops more noise)")
-    scan.add_argument("--phrases", default=str(engine.DEFAULT_PHRASES_DIR),
+    scan.add_argument("--phrases", default=str(DEFAULT_PHRASES_DIR),
                       help="folder of phrase-catalog YAML files")
     scan.add_argument("--agent-channel", type=int, choices=(0, 1),
                       help="stereo: the agent's channel (0 left, 1 right); default: the metadata's agent_channel, "
@@ -132,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     pkg.add_argument("--agents", type=Path, metavar="CSV", help="agent register: certificate number, type, validity")
     pkg.add_argument("--out", required=True, type=Path, metavar="PKG", help="package folder (replaced as a whole)")
     pkg.add_argument("--redact", action="store_true", help="mask phone numbers in every text of the package")
-    pkg.add_argument("--config", type=Path, default=package.DEFAULT_CONFIG,
+    pkg.add_argument("--config", type=Path, default=PACKAGE_CONFIG,
                      help="package settings (default phrases/package.yaml)")
     pkg.add_argument("--records-config", type=Path, default=records.DEFAULT_CONFIG,
                      help="call-detail record settings (default phrases/records.yaml)")
@@ -140,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _backend(name: str) -> engine.Backend | None:
+def _backend(name: str) -> Backend | None:
     """The analysis backend of `--engine`: None for local worker processes; Ray is imported only when asked for."""
     if name == "ray":
         from pipeline.scan import distributed
@@ -151,7 +157,7 @@ def _backend(name: str) -> engine.Backend | None:
 def run_scan(args: argparse.Namespace) -> int:
     os.umask(0o077)  # recordings are personal data: every output is owner-only (0700 / 0600)
     load_catalog(args.phrases)  # a catalog error is a usage error: report it before any work
-    options = engine.ScanOptions(
+    options = ScanOptions(
         model=args.model, language=args.language, beam_size=args.beam_size,
         vad=VadOptions(aggressiveness=args.vad_aggressiveness), phrases_dir=args.phrases,
         workers=max(1, args.workers), meta=load_meta(args.meta) if args.meta else {},
@@ -159,7 +165,7 @@ def run_scan(args: argparse.Namespace) -> int:
         address=args.address,
         speakers=SpeakerOptions(agent_channel=args.agent_channel, vad_aggressiveness=args.vad_aggressiveness),
     )
-    recordings = engine.discover(args.paths, engine.archive_root(args.paths, args.root))
+    recordings = discover(args.paths, archive_root(args.paths, args.root))
     if not recordings:
         print(f"callaudit: no recordings found under {' '.join(args.paths)}", file=sys.stderr)
         return 2
@@ -219,11 +225,12 @@ def run_records(args: argparse.Namespace) -> int:
 
 def run_serve(args: argparse.Namespace) -> int:
     from pipeline.serve import app as serve  # the web stack is loaded only to serve
+    from pipeline.serve.workbench import ServeOptions
     os.umask(0o077)
     if not _loopback(args.host):
         print(f"callaudit: warning: listening on {args.host}: other machines can reach the workbench, and it "
               "speaks plain HTTP; put a TLS proxy in front of it", file=sys.stderr)
-    options = serve.ServeOptions(host=args.host, port=args.port, meta=load_meta(args.meta) if args.meta else {})
+    options = ServeOptions(host=args.host, port=args.port, meta=load_meta(args.meta) if args.meta else {})
     app = serve.build_app(args.out, options)
     print(f"callaudit: review workbench on http://{args.host}:{args.port}/ (Ctrl-C stops it)", file=sys.stderr)
     serve.run(app, options)
@@ -273,10 +280,10 @@ def run_access_log(args: argparse.Namespace) -> int:
 
 def run_package(args: argparse.Namespace) -> int:
     os.umask(0o077)  # the package holds recordings and call records: personal data
-    options = package.PackageOptions(records=args.records, consent=args.consent, complaints=args.complaints,
-                                     agents=args.agents, config_path=args.config, records_config=args.records_config,
-                                     column_map=load_column_map(args.columns) if args.columns else {},
-                                     redact=args.redact)
+    options = PackageOptions(records=args.records, consent=args.consent, complaints=args.complaints,
+                             agents=args.agents, config_path=args.config, records_config=args.records_config,
+                             column_map=load_column_map(args.columns) if args.columns else {},
+                             redact=args.redact)
     summary = package.build_package(args.scan, args.out, options)
     for c in summary["categories"]:
         print(f"  {c['category']}: {c['items']} {c['item_name']}, {c['rejected']} will be rejected", file=sys.stderr)

@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 from pipeline.core import review_store
 from pipeline.serve import accounts
 from pipeline.serve import app as serve
+from pipeline.serve.workbench import ServeOptions
 
 PASSWORD = "review-pass-123"
 USERS = {"rita": "reviewer", "rob": "reviewer", "anna": "approver", "adam": "admin"}
@@ -31,7 +32,7 @@ def workbench_copy(review_scan: dict, tmp_path: Path) -> Path:
     return out
 
 
-def client(out: Path, options: serve.ServeOptions = serve.ServeOptions(), address: str = "127.0.0.1") -> TestClient:
+def client(out: Path, options: ServeOptions = ServeOptions(), address: str = "127.0.0.1") -> TestClient:
     return TestClient(serve.build_app(out, options), base_url="http://127.0.0.1", follow_redirects=False,
                       client=(address, 50000))
 
@@ -53,9 +54,9 @@ def free_port() -> int:
 class LiveServer:
     """The workbench under uvicorn on a free loopback port, in a thread (stopped by stop())."""
 
-    def __init__(self, out: Path, options: serve.ServeOptions = serve.ServeOptions()):
+    def __init__(self, out: Path, options: ServeOptions = ServeOptions()):
         port = free_port()
-        options = serve.ServeOptions(**{**options.__dict__, "port": port})
+        options = ServeOptions(**{**options.__dict__, "port": port})
         config = uvicorn.Config(serve.build_app(out, options), host="127.0.0.1", port=port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.url = f"http://127.0.0.1:{port}"

@@ -1,6 +1,6 @@
 """Catalog and the scan's skip/reuse/resume logic, over hand-made records (no model, no match stage).
 
-`engine.analyse_all` is replaced by a fake that returns a hand-made record per
+`workers.analyse_all` is replaced by a fake that returns a hand-made record per
 recording and counts what it was asked to analyse, so these tests run in seconds.
 """
 
@@ -15,7 +15,10 @@ import pytest
 from helpers_records import make_record, make_recording
 
 from pipeline.core import catalog
-from pipeline.scan import clips, engine, outputs
+from pipeline.core.errors import UsageError
+from pipeline.scan import analyser, cache_keys, clips, engine, outputs, workers
+from pipeline.scan.match import MatchOptions
+from pipeline.scan.options import DEFAULT_PHRASES_DIR, ScanOptions
 
 
 @pytest.fixture
@@ -29,7 +32,7 @@ def fake_analysis(monkeypatch):
             record = make_record(Path(rec.path), rec.relative, call_id="ignored")
             yield record, {"recording": record["recording"], "segments": record["segments"]}
 
-    monkeypatch.setattr(engine, "analyse_all", fake_analyse_all)
+    monkeypatch.setattr(workers, "analyse_all", fake_analyse_all)
     return analysed
 
 
@@ -45,13 +48,13 @@ def archive(tmp_path) -> Path:
 @pytest.fixture
 def phrases(tmp_path) -> Path:
     folder = tmp_path / "phrases"
-    shutil.copytree(engine.DEFAULT_PHRASES_DIR, folder)
+    shutil.copytree(DEFAULT_PHRASES_DIR, folder)
     return folder
 
 
 def scan(archive: Path, out: Path, phrases: Path, **clip_args) -> engine.ScanStats:
     stats = engine.ScanStats()
-    engine.scan([str(archive)], out, engine.ScanOptions(phrases_dir=str(phrases)),
+    engine.scan([str(archive)], out, ScanOptions(phrases_dir=str(phrases)),
                 clip_options=clips.ClipOptions(**clip_args), stats=stats)
     return stats
 
@@ -162,7 +165,7 @@ def test_interrupted_scan_resumes_without_loss_or_duplicates(tmp_path, archive, 
             analysed.append(rec.relative)
             yield make_record(Path(rec.path), rec.relative), None
 
-    monkeypatch.setattr(engine, "analyse_all", crashing)
+    monkeypatch.setattr(workers, "analyse_all", crashing)
     with pytest.raises(KeyboardInterrupt):
         scan(archive, out, phrases)
     assert not (out / "report.jsonl").exists()
@@ -173,7 +176,7 @@ def test_interrupted_scan_resumes_without_loss_or_duplicates(tmp_path, archive, 
             analysed.append(rec.relative)
             yield make_record(Path(rec.path), rec.relative), None
 
-    monkeypatch.setattr(engine, "analyse_all", fine)
+    monkeypatch.setattr(workers, "analyse_all", fine)
     stats = scan(archive, out, phrases)
     assert (stats.unchanged, stats.analysed, stats.stale_temp) == (1, 2, 1)
     assert analysed == ["a.wav", "c.wav", "sub/b.wav"]
@@ -188,11 +191,11 @@ def test_unreadable_file_becomes_error_record_without_the_model(tmp_path, phrase
     (root / "empty.wav").write_bytes(b"")
     (root / "junk.mp3").write_bytes(b"this is not audio" * 50)
 
-    class NoModel(engine.Analyser):
+    class NoModel(analyser.Analyser):
         def __init__(self, options):   # analysis without loading the model: only bad files here
             self.options = options
 
-    monkeypatch.setattr(engine, "Analyser", NoModel)
+    monkeypatch.setattr(analyser, "Analyser", NoModel)
     out = tmp_path / "out"
     scan(root, out, phrases)
     records = report_lines(out)
@@ -233,7 +236,7 @@ def test_two_scans_cannot_write_one_folder(tmp_path, archive, phrases, fake_anal
 
 def scan_paths(paths: list[Path], out: Path, phrases: Path, **kwargs) -> engine.ScanStats:
     stats = engine.ScanStats()
-    engine.scan([str(p) for p in paths], out, engine.ScanOptions(phrases_dir=str(phrases)), stats=stats, **kwargs)
+    engine.scan([str(p) for p in paths], out, ScanOptions(phrases_dir=str(phrases)), stats=stats, **kwargs)
     return stats
 
 
@@ -293,9 +296,9 @@ def test_paths_outside_the_output_folders_root_are_refused(tmp_path, archive, ph
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     make_recording(elsewhere / "z.wav", 10.0)
-    with pytest.raises(engine.UsageError, match="outside the archive root"):
+    with pytest.raises(UsageError, match="outside the archive root"):
         scan_paths([elsewhere], out, phrases)
-    with pytest.raises(engine.UsageError, match="would rename"):
+    with pytest.raises(UsageError, match="would rename"):
         scan_paths([archive / "sub"], out, phrases, root=str(archive))
     assert [r["file"] for r in report_lines(out)] == ["b.wav"]
 
@@ -303,7 +306,7 @@ def test_paths_outside_the_output_folders_root_are_refused(tmp_path, archive, ph
 def test_metadata_call_ids_stay_unique(tmp_path, archive, phrases, fake_analysis):
     out = tmp_path / "out"
     meta = {"a.wav": {"call_id": "C1"}, "sub/b.wav": {"call_id": "C1"}}
-    engine.scan([str(archive)], out, engine.ScanOptions(phrases_dir=str(phrases), meta=meta))
+    engine.scan([str(archive)], out, ScanOptions(phrases_dir=str(phrases), meta=meta))
     ids = [r["call_id"] for r in report_lines(out)]
     assert ids[0] == "C1" and ids[1].startswith("C1-") and len(set(ids)) == 2
 
@@ -312,10 +315,12 @@ def test_transcript_key_ignores_the_checks_and_checks_key_covers_redaction():
     """The transcript cache must survive any change to matching, delivery, splices, rules or phrases."""
     def names(modules):
         return {m.__name__.rsplit(".", 1)[1] for m in modules}
-    assert not names(engine.TRANSCRIPT_MODULES) & {"match", "rules", "delivery", "splice", "redact", "meta"}
-    assert {"match", "rules", "delivery", "splice", "redact"} <= names(engine.CHECK_MODULES)
-    options = engine.ScanOptions()
-    assert engine.transcript_key(options, "m") == engine.transcript_key(
-        engine.ScanOptions(phrases_dir="/elsewhere", match=engine.MatchOptions(fast_slack=3.0)), "m")
-    assert engine.transcript_key(options, "m") != engine.transcript_key(engine.ScanOptions(beam_size=1), "m")
-    assert engine.checks_key(options, "c1") != engine.checks_key(options, "c2")
+    checks = {"match", "phrase_align", "pinyin", "classify", "rules", "rule_yaml", "phrase_catalog", "delivery",
+              "splice", "redact", "meta", "analyser", "options"}
+    assert not names(cache_keys.TRANSCRIPT_MODULES) & checks
+    assert checks <= names(cache_keys.CHECK_MODULES)
+    options = ScanOptions()
+    assert cache_keys.transcript_key(options, "m") == cache_keys.transcript_key(
+        ScanOptions(phrases_dir="/elsewhere", match=MatchOptions(fast_slack=3.0)), "m")
+    assert cache_keys.transcript_key(options, "m") != cache_keys.transcript_key(ScanOptions(beam_size=1), "m")
+    assert cache_keys.checks_key(options, "c1") != cache_keys.checks_key(options, "c2")

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from pipeline.scan import match
-from pipeline.scan.match import check_call, classify_call, find_statements
+from pipeline.scan.classify import classify_call
+from pipeline.scan.match import check_call, find_statements
 from pipeline.scan.outputs import annotation_sheet
-from pipeline.scan.rules import load_catalog
+from pipeline.scan.phrase_catalog import load_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = load_catalog(ROOT / "phrases")

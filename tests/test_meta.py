@@ -3,7 +3,7 @@
 import pytest
 
 from pipeline.core.meta import MetaError, load_meta, lookup
-from pipeline.scan import engine
+from pipeline.scan.discovery import call_id_for, discover
 
 
 def test_lookup_by_relative_path_then_basename(tmp_path):
@@ -33,12 +33,12 @@ def test_bad_csv_names_file_and_line(tmp_path, content, expected):
 
 
 def test_call_ids_are_safe_unique_and_stable():
-    a = engine.call_id_for("2024/05/001.wav", None)
-    b = engine.call_id_for("2024/06/001.wav", None)
-    assert a != b and a.startswith("001-") and a == engine.call_id_for("2024/05/001.wav", None)
-    hostile = engine.call_id_for("x.wav", {"call_id": "../../etc/passwd"})
+    a = call_id_for("2024/05/001.wav", None)
+    b = call_id_for("2024/06/001.wav", None)
+    assert a != b and a.startswith("001-") and a == call_id_for("2024/05/001.wav", None)
+    hostile = call_id_for("x.wav", {"call_id": "../../etc/passwd"})
     assert "/" not in hostile and not hostile.startswith(".")
-    assert engine.call_id_for("x.wav", {"call_id": "CALL-2024-0001"}) == "CALL-2024-0001"
+    assert call_id_for("x.wav", {"call_id": "CALL-2024-0001"}) == "CALL-2024-0001"
 
 
 def test_discover_scans_audio_extensions_in_folders_only(tmp_path):
@@ -46,5 +46,5 @@ def test_discover_scans_audio_extensions_in_folders_only(tmp_path):
     for name in ("sub/b.WAV", "a.mp3", "notes.txt", "a.truth.json"):
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / "loop").symlink_to(tmp_path)
-    found = engine.discover([str(tmp_path), str(tmp_path / "notes.txt")])
+    found = discover([str(tmp_path), str(tmp_path / "notes.txt")])
     assert [r.relative for r in found] == ["a.mp3", "sub/b.WAV", "notes.txt"]

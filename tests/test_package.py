@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from pipeline.core.settings import CatalogError
 from pipeline.package.agents import check_qualifications, load_register, resolve
 from pipeline.package.complaints import (
     check_complaints,
@@ -18,7 +19,7 @@ from pipeline.package.config import DEFAULT_CONFIG, load_package_config
 from pipeline.package.consent import check_consent, load_consents
 from pipeline.package.inputs import normalise_number, parse_time, read_input
 from pipeline.package.link import link_recordings
-from pipeline.scan.rules import CatalogError, catalog_files
+from pipeline.scan.phrase_catalog import catalog_files
 
 CONFIG = load_package_config()
 T0 = datetime(2025, 5, 6, 10, 0, 0)
@@ -228,7 +229,7 @@ def test_qualification_flags():
 
 # -- redaction -----------------------------------------------------------------------------
 def test_masker_masks_numbers_in_text_and_names_but_keeps_ids_and_paths():
-    from pipeline.package.build import Masker
+    from pipeline.package.masker import Masker
 
     mask = Masker(True)
     assert mask("call to 138 7826 7048 and 13878267048") == "call to *** **** 7048 and *******7048"

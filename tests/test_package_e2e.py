@@ -214,6 +214,7 @@ def test_usage_errors_exit_2(center, tmp_path):
 def test_every_flag_passes_through_package_findings(center, tmp_path, monkeypatch):
     """Everything comes from package_findings: what it drops is nowhere in the package."""
     from pipeline.package import build as package_mod
+    from pipeline.package.join import PackageOptions
 
     original = package_mod.package_findings
     monkeypatch.setattr(package_mod, "package_findings",
@@ -222,8 +223,8 @@ def test_every_flag_passes_through_package_findings(center, tmp_path, monkeypatc
     shutil.copytree(center["pkg"], out)
     (out / "stray.txt").write_text("from an earlier package", "utf-8")
     center_dir = center["base"] / "center"
-    options = package_mod.PackageOptions(records=[str(center_dir / "exports")], consent=center_dir / "consent.csv",
-                                         complaints=center_dir / "complaints.csv", agents=center_dir / "agents.csv")
+    options = PackageOptions(records=[str(center_dir / "exports")], consent=center_dir / "consent.csv",
+                             complaints=center_dir / "complaints.csv", agents=center_dir / "agents.csv")
     package_mod.build_package(center["base"] / "scan", out, options)
     assert not (out / "stray.txt").exists()                    # the package is replaced whole
     texts = package_texts(out)

@@ -12,7 +12,7 @@ from conftest import ROOT, load_truths, scan_folder
 from helpers_truth import flag_tally, said, statement_counts
 
 from pipeline.scan.match import find_statements
-from pipeline.scan.rules import load_catalog
+from pipeline.scan.phrase_catalog import load_catalog
 
 PARAPHRASE = ROOT / "fixtures" / "paraphrase"
 CATALOG = load_catalog(ROOT / "phrases")

@@ -99,12 +99,13 @@ def test_ray_cluster_address_matches_local_engine(ray_head, tmp_path):
 
 
 def test_actor_plan_mirrors_the_local_engine():
-    from pipeline.scan import distributed, engine
+    from pipeline.scan import distributed
+    from pipeline.scan.options import ScanOptions
     cores = os.cpu_count() or 1
-    assert distributed.plan_actors(engine.ScanOptions(workers=1), 5, cores) == (1, cores)
-    assert distributed.plan_actors(engine.ScanOptions(workers=2), 1, cores) == (1, cores)
-    assert distributed.plan_actors(engine.ScanOptions(workers=2), 5, cores) == (2, max(1, cores // 2))
-    assert distributed.plan_actors(engine.ScanOptions(workers=4), 3, cores) == (3, max(1, cores // 4))
-    cluster = engine.ScanOptions(workers=2, address="head:6379")
+    assert distributed.plan_actors(ScanOptions(workers=1), 5, cores) == (1, cores)
+    assert distributed.plan_actors(ScanOptions(workers=2), 1, cores) == (1, cores)
+    assert distributed.plan_actors(ScanOptions(workers=2), 5, cores) == (2, max(1, cores // 2))
+    assert distributed.plan_actors(ScanOptions(workers=4), 3, cores) == (3, max(1, cores // 4))
+    cluster = ScanOptions(workers=2, address="head:6379")
     assert distributed.plan_actors(cluster, 100, 48) == (48, 1)
     assert distributed.plan_actors(cluster, 5, 48) == (5, 1)

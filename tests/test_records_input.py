@@ -9,10 +9,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from pipeline.core.settings import CatalogError
 from pipeline.records.abnormal import find_abnormal
 from pipeline.records.command import RecordsOptions, check_records
 from pipeline.records.config import load_records_config
-from pipeline.scan.rules import CatalogError, load_catalog
+from pipeline.scan.phrase_catalog import load_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = "主叫号码,被叫号码,通话起始时间,通话时长,通话类型,通话结果"

@@ -208,9 +208,9 @@ def test_flagged_lines_filters():
 
 def test_delivery_flags_carry_their_channel_and_are_drawn_on_it():
     """An inaudible statement of the customer channel (1) is flagged and drawn on lane 1, not lane 0."""
-    from pipeline.scan import delivery, rules
+    from pipeline.scan import delivery, phrase_catalog
     from pipeline.scan.levels import ChannelLevels
-    catalog_ = rules.load_catalog(ROOT / "phrases")
+    catalog_ = phrase_catalog.load_catalog(ROOT / "phrases")
     rng = np.random.default_rng(0)
     samples = np.stack([0.1 * np.sin(np.arange(8 * 16000) / 5.0), rng.normal(0, 1e-4, 8 * 16000)])
     annotation = {"rule": "marketing_disclosure", "label": "营销电话标识", "start": 2.0, "end": 4.0, "channel": 1,

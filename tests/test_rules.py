@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.scan.rules import CatalogError, load_catalog
+from pipeline.core.settings import CatalogError
+from pipeline.scan.phrase_catalog import load_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -227,7 +228,7 @@ def test_classification_confidence_limits_are_validated(tmp_path):
 
 def test_yml_files_are_loaded_and_counted_alike(tmp_path):
     """A `.yml` rule file is part of the catalog: loaded, and in the checksum records carry."""
-    from pipeline.scan.rules import catalog_files, catalog_sha256
+    from pipeline.scan.phrase_catalog import catalog_files, catalog_sha256
     write(tmp_path, "a.yaml", GOOD_RULE)
     before = catalog_sha256(tmp_path)
     write(tmp_path, "b.yml", GOOD_RULE.replace("greeting", "farewell").replace("您好很高兴为您服务", "感谢您的来电再见"))

@@ -14,8 +14,9 @@ import pytest
 from conftest import ROOT
 
 from pipeline.core import models, schema
-from pipeline.scan import engine, rules
+from pipeline.scan import phrase_catalog
 from pipeline.scan.match import MatchOptions
+from pipeline.scan.options import ScanOptions, effective_options
 from pipeline.scan.recovery import RecoveryOptions
 from pipeline.scan.splice import SpliceOptions
 from pipeline.scan.vad import VadOptions
@@ -48,9 +49,9 @@ def test_provenance_names_version_model_catalog_and_options(fixture_scan):
     expected = {
         "callaudit": importlib.metadata.version("callaudit"),
         "model": {"name": "default", "sha256": models.UPSTREAM_SHA256["model.bin"]},
-        "catalog": {"sha256": rules.catalog_sha256(ROOT / "phrases"),
-                    "files": [p.name for p in rules.catalog_files(ROOT / "phrases")]},
-        "options": dataclasses.asdict(engine.effective_options(engine.ScanOptions())),
+        "catalog": {"sha256": phrase_catalog.catalog_sha256(ROOT / "phrases"),
+                    "files": [p.name for p in phrase_catalog.catalog_files(ROOT / "phrases")]},
+        "options": dataclasses.asdict(effective_options(ScanOptions())),
     }
     for record in fixture_scan["records"].values():
         assert record["provenance"] == expected, record["file"]

@@ -25,7 +25,7 @@ from pipeline.core import catalog, review_store
 from pipeline.core.meta import load_meta
 from pipeline.scan import clips
 from pipeline.serve import accounts
-from pipeline.serve import app as serve
+from pipeline.serve.workbench import ServeOptions
 
 
 @pytest.fixture
@@ -341,7 +341,7 @@ def test_call_list_filters(out, tmp_path):
     meta.write_text("file,agent_id,start_time\nfast_disclosure.flac,A1,2025-03-01 09:00:00\n"
                     "finance_missing_risk_warning.flac,A2,2025-03-15 10:00:00\n"
                     "marketing_no_disclosure_meta.mp3,A1027,2025-04-02 11:00:00\n", "utf-8")
-    c = client(out, serve.ServeOptions(meta=load_meta(str(meta))))
+    c = client(out, ServeOptions(meta=load_meta(str(meta))))
     login(c, "rita")
 
     def listed(query: str) -> list[str]:

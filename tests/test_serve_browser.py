@@ -27,7 +27,7 @@ from helpers_serve import PASSWORD, LiveServer, workbench_copy
 
 from pipeline.core import review_store
 from pipeline.core.meta import load_meta
-from pipeline.serve import app as serve
+from pipeline.serve.workbench import ServeOptions
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright = pytest.importorskip("playwright.sync_api")
@@ -50,7 +50,7 @@ def access_rows(out: Path) -> list[dict]:
 
 def test_review_in_chromium(review_scan, tmp_path):
     out = workbench_copy(review_scan, tmp_path)
-    server = LiveServer(out, serve.ServeOptions(meta=load_meta(str(ROOT / "fixtures" / "meta.csv"))))
+    server = LiveServer(out, ServeOptions(meta=load_meta(str(ROOT / "fixtures" / "meta.csv"))))
     errors: list[str] = []
     try:
         with playwright.sync_playwright() as p:

@@ -9,8 +9,9 @@ import pytest
 from conftest import SR, voiced
 from helpers_truth import diarization_error
 
-from pipeline.scan import conversation, credit, roles, speakers
-from pipeline.scan.rules import CatalogError, load_catalog
+from pipeline.core.settings import CatalogError
+from pipeline.scan import conversation, credit, mono_split, roles, speakers
+from pipeline.scan.phrase_catalog import load_catalog
 
 CATALOG = load_catalog(__import__("conftest").ROOT / "phrases")
 DISCLOSURE = CATALOG.rule("marketing_disclosure")
@@ -204,11 +205,11 @@ def test_one_speaker_test_needs_each_voice_heard_twice_and_far_apart():
     options = speakers.SpeakerOptions()
     a = [rng.normal(0, 1, (120, 12)) for _ in range(3)]
     b = [rng.normal(3, 1, (120, 12)) for _ in range(2)]
-    assert speakers.separation(a + b[:1], np.array([0, 0, 0, 1]), options)["speakers"] == 1
-    far = speakers.separation(a + b, np.array([0, 0, 0, 1, 1]), options)
+    assert mono_split.separation(a + b[:1], np.array([0, 0, 0, 1]), options)["speakers"] == 1
+    far = mono_split.separation(a + b, np.array([0, 0, 0, 1, 1]), options)
     assert far["speakers"] == 2 and far["turns"] == [3, 2] and far["distance"] > options.two_speaker_distance
     close = [rng.normal(0.05, 1, (120, 12)) for _ in range(2)]
-    assert speakers.separation(a + close, np.array([0, 0, 0, 1, 1]), options)["speakers"] == 1
+    assert mono_split.separation(a + close, np.array([0, 0, 0, 1, 1]), options)["speakers"] == 1
 
 
 def test_speaker_cues_are_validated_with_file_and_line(tmp_path):
@@ -271,7 +272,7 @@ def test_one_voice_saying_both_parties_words_is_a_dialogue():
 def test_a_changed_cue_redoes_the_checks_and_old_phrase_folders_use_the_shipped_cues(tmp_path):
     """The cues change mono roles, so they are part of the catalog's checksum (cached checks are redone); a
     phrase folder made before they existed scans with the shipped ones."""
-    from pipeline.scan.rules import catalog_sha256
+    from pipeline.scan.phrase_catalog import catalog_sha256
     shipped = (__import__("conftest").ROOT / "phrases")
     (tmp_path / "rules.yaml").write_text((shipped / "rules.yaml").read_text("utf-8"), "utf-8")
     assert roles.load_cues(tmp_path) == CUES

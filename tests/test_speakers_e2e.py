@@ -14,7 +14,7 @@ import pytest
 from conftest import FIXTURES, ROOT, load_truths, scan_folder
 from helpers_truth import diarization_error, flag_tally, overlaps
 
-from pipeline.scan import decode, speakers, vad
+from pipeline.scan import decode, mono_split, speakers, vad
 
 sys.path.insert(0, str(ROOT / "fixtures"))
 import speaker_calibration  # noqa: E402
@@ -113,7 +113,7 @@ def split_turns(samples: np.ndarray, rate: int, verdict: bool = False) -> list[d
     """The mono split's turns, voice 0 as "agent" (no roles: the DER of the split alone); with
     `verdict`, one voice where the one-speaker test says one."""
     options = speakers.SpeakerOptions()
-    turns, split = speakers.diarize(samples[0], rate, vad.speech_frames(samples[0], rate, options.vad_aggressiveness),
+    turns, split = mono_split.diarize(samples[0], rate, vad.speech_frames(samples[0], rate, options.vad_aggressiveness),
                                     options)
     one = verdict and split["speakers"] < 2
     return [{**t, "speaker": "agent" if one or t["cluster"] == 0 else "customer"} for t in turns]

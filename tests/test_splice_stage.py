@@ -10,7 +10,7 @@ import numpy as np
 from conftest import write_audio
 from helpers_splice import hum_signal, tamper
 
-from pipeline.scan import engine, splice
+from pipeline.scan import cache_keys, splice
 from pipeline.scan.decode import decode, probe
 from pipeline.scan.splice import detect_splices, splice_flags
 from pipeline.scan.vad import SpeechSegment
@@ -52,6 +52,6 @@ def test_declared_duration_longer_than_the_audio_is_flagged_at_the_end(tmp_path)
 def test_checks_key_hashes_every_module_of_the_package():
     """A change to any detector or to fusion must invalidate cached checks, not only one to the stage."""
     package = Path(splice.__file__).parent
-    assert splice in engine.CHECK_MODULES
-    assert engine._module_sources(splice) == sorted(package.glob("*.py"))
-    assert {p.stem for p in engine._module_sources(splice)} >= {"fusion", "grid", "enf", "g711", "stage"}
+    assert splice in cache_keys.CHECK_MODULES
+    assert cache_keys._module_sources(splice) == sorted(package.glob("*.py"))
+    assert {p.stem for p in cache_keys._module_sources(splice)} >= {"fusion", "grid", "enf", "g711", "stage"}

@@ -19,6 +19,7 @@ DYING_SCAN = textwrap.dedent("""
     import os, sys
     from pathlib import Path
     from pipeline.scan import decode, engine
+    from pipeline.scan.options import ScanOptions
     real_decode = decode.decode
 
     def dying_decode(path, *args, **kwargs):
@@ -28,7 +29,7 @@ DYING_SCAN = textwrap.dedent("""
 
     decode.decode = dying_decode
     stats = engine.ScanStats()
-    engine.scan([sys.argv[1]], Path(sys.argv[2]), engine.ScanOptions(workers=2), stats=stats)
+    engine.scan([sys.argv[1]], Path(sys.argv[2]), ScanOptions(workers=2), stats=stats)
     print(stats.line())
 """)
 

@@ -4,7 +4,8 @@ Three tables carry the results:
 
 * `transcripts` caches the transcript stage (decode, VAD, quiet boost, ASR) by
   (recording sha256, key); the key covers the model's sha256, the ASR and VAD
-  settings and that stage's code, never the phrase catalog (pipeline.engine.transcript_key).
+  settings and that stage's code, never the phrase catalog
+  (pipeline.scan.cache_keys.transcript_key).
 * `analyses` caches each finished record by (recording sha256, fingerprint); the
   fingerprint adds the phrase catalog, thresholds, the checks' code and the file's
   metadata row. A re-scan of an unchanged recording finds its record here and
@@ -21,6 +22,7 @@ Each finished recording is committed in one transaction after its files are on
 disk, so a scan killed at any moment resumes where it stopped: committed calls
 are skipped, the one in flight is redone (its files are replaced atomically).
 The database runs in WAL mode with synchronous=FULL.
+It stores and returns records; it never computes one (the scan stages do).
 """
 
 from __future__ import annotations

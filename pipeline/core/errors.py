@@ -2,6 +2,7 @@
 
 A `code` is stable and machine-readable (it goes into the report's `error.code`),
 so users can filter a batch's failures without parsing messages.
+A bug must not be raised as one: it stays an ordinary exception (an `internal_error` record).
 """
 
 

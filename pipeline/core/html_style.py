@@ -2,6 +2,7 @@
 
 Pages are self-contained files a regulator opens from a folder, so the style is
 inlined, not linked; everything user-supplied goes through `escape`.
+It holds no page's content: each command builds its own pages.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 The CSV's `file` column names a recording by its path relative to the scanned
 root or by its basename (archives exported from a call platform usually carry
 only the basename). Values here win over anything inferred from the audio.
+It only reads the CSV: it never infers a value from a recording.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ character (`*`), keeping the last four digits so a reviewer can still tell two
 numbers apart, and keeping every text the same length so word timestamps stay
 aligned. Certificate numbers captured from qualification statements are the
 agent's public credentials and stay.
+It masks text only: it never changes a text's length, reads or writes files.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ disappears leaves its decision orphaned (still in the history, applied to nothin
 
 **History.** Decisions and approvals are append-only: the current decision of a flag
 is its latest row, and its approval the approval row of that decision.
+It stores and reads decisions; it holds no web code (the workbench in pipeline.serve calls it).
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
 Each stage returns plain dicts of these shapes (TypedDicts: no conversion, no
 runtime cost), and the record is their union. `record_json_schema()` turns them
 into the JSON Schema committed as docs/record.schema.json (regenerate with
-`python -m pipeline.schema > docs/record.schema.json`); the tests check the
+`python -m pipeline.core.schema > docs/record.schema.json`); the tests check the
 committed file is current and that every record of the fixture scan validates.
 Optional keys are `NotRequired`; a key that may hold null says `| None`.
+Types only: no stage logic, and no import of a stage beyond its option dataclasses.
 """
 
 import dataclasses

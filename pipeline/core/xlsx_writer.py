@@ -10,6 +10,7 @@ string table; numbers as numbers; datetimes as Excel date-times shown
 
 A table longer than a sheet holds is split over several sheets, "name", "name
 (2)", ...: EXCEL_MAX_ROWS rows each, header included (tests lower it).
+It writes the tables it is given; it never decides what goes in them.
 """
 
 from __future__ import annotations

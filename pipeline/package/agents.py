@@ -9,6 +9,7 @@ nearest). Flags: `certificate_unknown` (nothing resolves), `certificate_other_ag
 (the certificate is registered to someone else than the call's CDR agent),
 `certificate_type` (not a type accepted for the call's industry),
 `certificate_not_valid` (the call's date is before valid_from or after valid_to).
+Plain data in and out: it reads no file and writes none.
 """
 
 from __future__ import annotations

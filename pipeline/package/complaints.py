@@ -11,6 +11,7 @@ passes); `recurring_category` (a category with `min_per_month` complaints or mor
 in each of `months` consecutive months, counted over every handling record).
 The splice verdict of each complaint recording joins the scan's splice flags
 and a duration mismatch (a complaint must be recorded whole).
+Plain data in and out: it reads no file and writes none.
 """
 
 from __future__ import annotations

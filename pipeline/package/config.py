@@ -4,6 +4,7 @@ The thresholds and tolerances of linking, consent, complaint and qualification
 checks are edited by compliance officers, so every mistake is a CatalogError
 naming file:line (the loader of the phrase catalog). The shipped file documents
 each value and why it is what it is.
+It reads settings only: no check runs here.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ classification. Numbers are compared normalised (spaces, dashes, +86 do not
 matter). Flags: `no_consent` (no record for that number; the nearest numbers
 within `candidate_max_edits` digits are named), `consent_after_call`,
 `consent_withdrawn` (withdrawn before the call).
+Plain data in and out: it reads no file and writes none.
 """
 
 from __future__ import annotations

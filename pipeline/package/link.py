@@ -11,7 +11,8 @@ Flags: `unlinked` (a recording no row claims), `no_recording` (a connected call
 without a recording), `duration_mismatch` (the recording shorter than the CDR
 talk time by more than `shorter_tolerance_s`, or longer by more than
 `longer_tolerance_s`). A shorter recording has been cut or truncated, so the
-mismatch is also splice evidence (pipeline.package_complaints uses it).
+mismatch is also splice evidence (pipeline.package.complaints uses it).
+Plain data in and out: it reads no file and writes none.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """`readiness.html`: category by category, what the regulator will reject in this package and why.
 
 Self-contained (inline CSS, no script), opened from the package folder. Every
-reason comes from the one list of flags (pipeline.package.package_findings) and
+reason comes from the one list of flags (pipeline.package.findings.package_findings) and
 the input problems; nothing is decided here.
 """
 

@@ -16,9 +16,10 @@ On the rows that passed the row checks:
 - foreign: calls from or to a foreign number (+ or 00, not +86); one finding
   per number and day.
 
-Findings are the dicts of pipeline.records_stats.finding with an `id`; their
+Findings are the dicts of pipeline.records.stats.finding with an `id`; their
 rows are a table (id, file, row) so that a busy archive's thousands of rows stay
 columnar.
+It finds; it writes nothing (pipeline.records.command does).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Check each call-detail record row: the six fields present and in the form the regulator accepts.
 
-Input is the reader's table of raw text (pipeline.records_read); output is the
+Input is the reader's table of raw text (pipeline.records.read); output is the
 typed table of the rows that passed (the cleaned copy every statistic uses) and
 one problem per field per rejected row (file, row, field, value, reason). A row
 is rejected when any field has a problem; all its problems are listed.
@@ -17,6 +17,7 @@ is rejected when any field has a problem; all its problems are listed.
   at most `limits.max_duration_s`.
 - Call type and result: one of the accepted values; a value the regulator has
   rejected before gets its recorded reason.
+It checks and types rows; it computes no statistic and writes no file.
 """
 
 from __future__ import annotations

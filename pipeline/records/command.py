@@ -1,9 +1,9 @@
 """`callaudit records`: check a year of call-detail records (基础通话记录) the way the licence inspection does.
 
-Stages, one module each: read the exports (records_read), check every row
-(records_check), coverage and ratios (records_stats), abnormal calling
-(records_abnormal), then the outputs under DIR/records/: summary.json,
-issues.csv, records.xlsx (records_xlsx) and records.html (records_html).
+Stages, one module each: read the exports (`read`), check every row
+(`check`), coverage and ratios (`stats`), abnormal calling
+(`abnormal`), then the outputs under DIR/records/: summary.json,
+issues.csv, records.xlsx (core.xlsx_writer) and records.html (`html_report`).
 
 Engine: polars. A columnar engine is needed for a large center's year (5
 million rows in well under a minute on 2 cores); polars was chosen over DuckDB
@@ -12,8 +12,9 @@ polars gives as a row index of a streamed scan while DuckDB's parallel CSV scan
 has no line number; (2) nothing downloaded at run time: DuckDB reads GBK and
 writes XLSX only through extensions fetched from the network, polars needs
 neither (GBK is transcoded here, XLSX is read by fastexcel and written by
-records_xlsx); (3) vectorised string, date and window work on the same
+core.xlsx_writer); (3) vectorised string, date and window work on the same
 dataframes the small reports are built from, with no SQL strings to assemble.
+It wires the stages and writes their outputs; it holds no check of its own.
 """
 
 from __future__ import annotations

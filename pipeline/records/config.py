@@ -3,6 +3,7 @@
 The YAML is edited by compliance officers, so every mistake is a CatalogError
 that names the file and line (the same loader as the phrase catalog). The
 documented schema, with the shipped defaults, is `phrases/records.yaml`.
+It reads settings only: no check runs here.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ month against its threshold, and an hour-of-day by weekday heat map; then the
 files read, the coverage gaps, the ratio findings and the daily abnormal-call
 report (异常通话日报). It reuses the scan report's stylesheet and links back to
 `../report.html` when the folder holds a scan's report.
+It draws what the stats and abnormal stages found; it decides no finding.
 """
 
 from __future__ import annotations

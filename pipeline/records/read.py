@@ -17,6 +17,7 @@ without a recognisable header (a notes sheet) is skipped and said so.
 The header is looked for in the first rows (exports often put a title above it):
 the first row in which at least four of the six required fields are recognised,
 by `--columns` or the alias table of `phrases/records.yaml`.
+It reads; it judges no field's form (pipeline.records.check does).
 """
 
 from __future__ import annotations

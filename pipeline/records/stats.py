@@ -12,7 +12,8 @@ average talk time of connected calls, share of connected calls shorter than
 fewer than `thresholds.min_calls` calls gets its figures but no verdict.
 
 Findings are plain dicts: kind, check, subject, value, threshold, message
-(the same shape pipeline.records_abnormal uses, without rows).
+(the same shape pipeline.records.abnormal uses, without rows).
+Figures only: it writes nothing.
 """
 
 from __future__ import annotations

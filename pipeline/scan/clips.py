@@ -10,6 +10,7 @@ Modes: `wav` (16-bit PCM WAV at the recording's rate and channels), `source` (th
 recording's own codec and container: stream copy where that cuts within 0.06 s
 of the range, else re-encoding to the same codec (always for PCM, which is
 lossless); WAV when ffmpeg has no encoder for it, e.g. AMR on Debian's ffmpeg), `none`. Every clip is written to a temporary name and renamed into place.
+It cuts what the record names; it never decides what is evidence (the checks do).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ taken over from the customer with less than `takeover_gap_s` between them:
 the agent began before the customer's voice had paused (a cut-in the split
 could only see as a change at the shortest pause it cuts at). Talk per role and
 silences are measured alike on both.
+It reads the turns only: no audio, no files.
 """
 
 from __future__ import annotations

@@ -18,6 +18,8 @@ its roles). Where the role stayed `unknown`, an agent's statement is credited on
 if its own words lean to the agent (phrases/speaker_cues.yaml: no 朋友说/你们 tilt
 to the customer) and it is said where the rule wants it; the call then gets
 `needs_review` naming the statement, so it never passes on wording alone unseen.
+
+It judges hits already found; it never searches the transcript itself.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ ffmpeg reads every codec call-center archives hold (PCM, G.711 mu/A-law, GSM, MP
 AAC, Opus, FLAC, AMR). Channels are kept apart because dual-channel recordings put
 the agent and the customer on separate channels, and every later stage reports
 which channel it heard something on.
+It decodes and probes only; it writes no file (clips are cut by `clips`).
 """
 
 from __future__ import annotations

@@ -15,8 +15,9 @@ and raises `too_fast` / `inaudible` flags from the rule's `delivery` limits.
 It also finds speech whose syllable rate is abnormally high (`fast_speech`), which
 the matcher searches again with a looser threshold; what stays unintelligible is
 pointed out in the `missing` flag so a reviewer knows where to listen. (Speech far
-below its channel's level is raised before transcription: pipeline.recovery.)
+below its channel's level is raised before transcription: pipeline.scan.recovery.)
 Every flag carries the `channel` of the statement it is about.
+It measures located statements; it never locates one (match does).
 """
 
 from __future__ import annotations

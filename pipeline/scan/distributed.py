@@ -1,9 +1,10 @@
 """Scale-out on Ray: the same per-recording analysis in Ray actors, one model per actor.
 
-`analyse_all_ray(recordings, options)` is the `engine.Backend` that `--engine ray`
-passes to `engine.scan` (this module depends on the engine, never the reverse). Each actor builds one `engine.Analyser` (phrase catalog + Whisper
-model, loaded once) and runs `Analyser.analyse_file` on the recordings it is
-given, so a record is exactly the one the local engine produces. Every actor is
+`analyse_all_ray(recordings, options)` is the `workers.Backend` that `--engine ray`
+passes to `engine.scan` (this module depends on the engine, never the reverse). Each
+actor builds one `analyser.Analyser` (phrase catalog + Whisper model, loaded once) and
+runs `Analyser.analyse_file` on the recordings it is given, so a record is exactly the
+one the local engine produces; nothing here may change what a record says. Every actor is
 kept busy (one recording running, one queued), results are collected as they
 complete and handed back in input order as soon as all earlier ones are in (the
 scan writes each call's files and catalog row as it arrives). An actor that dies
@@ -29,7 +30,9 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 import ray  # noqa: E402
 
-from pipeline.scan import engine  # noqa: E402
+from pipeline.scan.analyser import Analyser, crash_record  # noqa: E402
+from pipeline.scan.discovery import Recording  # noqa: E402
+from pipeline.scan.options import ScanOptions  # noqa: E402
 
 QUEUED_PER_ACTOR = 2  # one running, one waiting: an actor never idles on the driver's round trip
 
@@ -38,14 +41,14 @@ QUEUED_PER_ACTOR = 2  # one running, one waiting: an actor never idles on the dr
 class AnalyserActor:
     """One model per actor; `analyse` is `Analyser.analyse_file`."""
 
-    def __init__(self, options: engine.ScanOptions):
-        self.analyser = engine.Analyser(options)
+    def __init__(self, options: ScanOptions):
+        self.analyser = Analyser(options)
 
-    def analyse(self, rec: engine.Recording) -> tuple[dict, dict | None]:
+    def analyse(self, rec: Recording) -> tuple[dict, dict | None]:
         return self.analyser.analyse_file(rec)
 
 
-def _connect(options: engine.ScanOptions) -> bool:
+def _connect(options: ScanOptions) -> bool:
     """Join `options.address` or start a local instance; True when this call started Ray (and must stop it)."""
     if ray.is_initialized():
         return False
@@ -60,7 +63,7 @@ def _connect(options: engine.ScanOptions) -> bool:
     return True
 
 
-def plan_actors(options: engine.ScanOptions, n_recordings: int, cluster_cpus: int) -> tuple[int, int]:
+def plan_actors(options: ScanOptions, n_recordings: int, cluster_cpus: int) -> tuple[int, int]:
     """(actors, CPUs and CTranslate2 threads per actor).
 
     Local instance: the local engine's split (`workers` processes sharing the cores),
@@ -79,7 +82,7 @@ def plan_actors(options: engine.ScanOptions, n_recordings: int, cluster_cpus: in
     return min(actors, n_recordings), per_actor
 
 
-def _actor_env(options: engine.ScanOptions) -> dict:
+def _actor_env(options: ScanOptions) -> dict:
     """OpenMP threads as in a local worker process, so both engines compute the same floats.
 
     Ray sets OMP_NUM_THREADS to an actor's CPU count; a local worker inherits this
@@ -91,14 +94,14 @@ def _actor_env(options: engine.ScanOptions) -> dict:
     return {"env_vars": {"OMP_NUM_THREADS": threads}} if threads else {}
 
 
-def _failure(rec: engine.Recording, options: engine.ScanOptions, exc: BaseException) -> tuple[dict, None]:
+def _failure(rec: Recording, options: ScanOptions, exc: BaseException) -> tuple[dict, None]:
     """An actor that died (killed, out of memory, node lost): a `worker_crashed` record (re-analysed next scan)."""
     first_line = str(exc).splitlines()[0] if str(exc) else ""
-    return engine.crash_record(rec, options, f"ray: {type(exc).__name__}: {first_line}"), None
+    return crash_record(rec, options, f"ray: {type(exc).__name__}: {first_line}"), None
 
 
-def analyse_all_ray(recordings: list[engine.Recording],
-                    options: engine.ScanOptions) -> Iterator[tuple[dict, dict | None]]:
+def analyse_all_ray(recordings: list[Recording],
+                    options: ScanOptions) -> Iterator[tuple[dict, dict | None]]:
     """Yield (record, transcript) per recording, in input order, analysed by Ray actors."""
     if not recordings:
         return

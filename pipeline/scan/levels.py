@@ -1,7 +1,7 @@
 """Channel levels: how loud a channel's speech and its noise floor are, measured once per call.
 
 Two stages need them: the quiet-speech recovery before transcription
-(pipeline.recovery) and the audibility check of each statement (pipeline.delivery).
+(pipeline.scan.recovery) and the audibility check of each statement (pipeline.scan.delivery).
 They live here so the transcript stage does not depend on the delivery checks' code.
 """
 

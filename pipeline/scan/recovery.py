@@ -5,6 +5,7 @@ only its loudest syllables, so a mumbled disclosure would be reported `missing`
 instead of `inaudible`. This runs inside the transcript stage (before the one ASR
 pass); the other recovery, re-searching abnormally fast speech with a looser
 threshold, belongs to the checks (pipeline.delivery.fast_speech, MatchOptions.fast_slack).
+The boosted samples feed the ASR only: levels and clips come from the original audio.
 """
 
 from __future__ import annotations

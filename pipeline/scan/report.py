@@ -1,6 +1,6 @@
 """Archive report: report.jsonl, report.csv and one self-contained report.html.
 
-All three are regenerated from the catalog (pipeline.catalog) at the end of every
+All three are regenerated from the catalog (pipeline.core.catalog) at the end of every
 scan and by `callaudit report DIR`. The HTML page has no external resource (inline
 CSS, JS and SVG; system CJK fonts): summary counts by flag problem and by rule, then
 for each flagged call a waveform (min/max peak envelope of the decoded recording,
@@ -8,8 +8,9 @@ per channel) with the located statements and flagged regions marked, a player fo
 each clip, and the transcript. Clip players use relative `clips/...` paths, so the
 folder can be moved or zipped as a whole.
 
-Review decisions made in `callaudit serve` (pipeline.review_store) show as each
+Review decisions made in `callaudit serve` (pipeline.core.review_store) show as each
 flag's state; a flag whose dismissal is in effect is no longer counted as a problem.
+It formats records from the catalog; it never re-runs a check.
 """
 
 from __future__ import annotations

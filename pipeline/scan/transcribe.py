@@ -20,6 +20,7 @@ Two of Whisper's habits would otherwise cost a compliance scanner dearly:
 * On line noise it writes its stock hallucinations (subtitle credits, repetition
   loops, text of a window it judges to hold no speech); `hallucination` names why
   a piece is dropped.
+It never reads the phrase catalog: transcripts are cached apart from the checks.
 """
 
 from __future__ import annotations

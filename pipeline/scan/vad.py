@@ -5,6 +5,7 @@ cost nothing. Frames are classified, short gaps between speech runs are merged
 (one utterance with a breath in it stays one segment), each segment is padded so
 the first and last syllables are not clipped, and segments longer than Whisper's
 30 s window are split at their quietest frame.
+It finds speech only; it never alters the samples.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ Passwords are hashed with Argon2id (argon2-cffi, its default parameters: 64 MiB,
 3 passes); the database keeps only the hash. A session is a random 32-byte token in
 an HttpOnly, SameSite=Strict cookie; the catalog keeps its sha256 with the user and
 the session's CSRF token, so logging out or an idle timeout ends it on the server.
+It holds no web code: the routes (pages, guard) call it.
 """
 
 from __future__ import annotations
