@@ -1,9 +1,9 @@
 """Command line: `callaudit scan PATH... --out DIR`, `report DIR`, `flags DIR`, `records CDR... --out DIR`,
-`package --scan DIR --records CDR... --out PKG`, `serve DIR`, `users add DIR NAME`, `access-log DIR --out FILE`.
-Only parses arguments and wires stages: no check, format or file layout is decided here.
+`package --scan DIR --records CDR... --out PKG`, `serve DIR`, `users add DIR NAME`, `access-log DIR --out FILE`,
+`verify DIR`, `custody-keygen KEY.pem`. Only parses arguments and wires stages: no check, format or file layout is decided here.
 
 Exit status: 0 when the batch finished (files that failed have error records in
-the report), 2 for usage errors (bad arguments, unreadable metadata or phrase
+the report; `verify`: 1 when the custody ledger or a recording has a break), 2 for usage errors (bad arguments, unreadable metadata or phrase
 catalog, missing model, a path outside the output folder's archive root).
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import ipaddress
+import json
 import os
 import sys
 from collections import Counter
@@ -19,12 +20,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipeline.core import review_store
+from pipeline.core import fileio, review_store
 from pipeline.core.catalog import CatalogDBError
 from pipeline.core.errors import UsageError
 from pipeline.core.meta import MetaError, load_meta
 from pipeline.core.models import ModelError
 from pipeline.core.settings import CatalogError
+from pipeline.integrity import ledger as custody_ledger
+from pipeline.integrity import verify as custody_verify
 from pipeline.package import build as package
 from pipeline.package.config import DEFAULT_CONFIG as PACKAGE_CONFIG
 from pipeline.package.join import PackageOptions
@@ -86,6 +89,18 @@ def build_parser() -> argparse.ArgumentParser:
                       help="seconds of audio kept before and after each statement's clip (default 0.5)")
     scan.add_argument("--splice-context", type=float, default=2.0, metavar="S",
                       help="seconds of audio kept on each side of a suspected splice (default 2)")
+    scan.add_argument("--custody-key", metavar="KEY.pem",
+                      help="sign each new custody ledger entry with this Ed25519 private key "
+                           "(see `callaudit custody-keygen`)")
+    ver = commands.add_parser("verify", help="check DIR's custody ledger (hash chain, signatures) and re-hash "
+                                             "every recording it lists; exit 1 on any break")
+    ver.add_argument("out", type=Path, metavar="DIR", help="output folder of an earlier scan")
+    ver.add_argument("--public-key", metavar="PUBLIC.pem", help="also verify every entry's Ed25519 signature")
+    ver.add_argument("--json", type=Path, metavar="FILE", help="also write the result as JSON to FILE")
+    keygen = commands.add_parser("custody-keygen", help="write a new Ed25519 key pair for signing custody ledgers")
+    keygen.add_argument("private", type=Path, metavar="KEY.pem", help="the private key (written 0600; keep it safe)")
+    keygen.add_argument("--public", type=Path, metavar="PUBLIC.pem",
+                        help="the public key (default: KEY.pub.pem beside it)")
     rep = commands.add_parser("report", help="regenerate report.jsonl/.csv/.html of DIR from its catalog")
     rep.add_argument("out", type=Path, metavar="DIR", help="output folder of an earlier scan")
     flags = commands.add_parser("flags", help="list the flagged calls of DIR (file, call_id, problem, rule, time)")
@@ -173,11 +188,12 @@ def run_scan(args: argparse.Namespace) -> int:
         print("callaudit: --clip-padding and --splice-context must be >= 0", file=sys.stderr)
         return 2
     clip_options = clips.ClipOptions(args.clips, args.clip_padding, args.splice_context)
+    signer = custody_ledger.Signer.load(args.custody_key) if args.custody_key else None
     stats = engine.ScanStats()
     with tqdm(total=len(recordings), unit="call", file=sys.stderr, desc="scanning") as bar:
         records = engine.scan(args.paths, args.out, options, on_record=lambda _: bar.update(),
                               clip_options=clip_options, stats=stats, root=args.root, prune=args.prune,
-                              backend=_backend(args.engine))
+                              backend=_backend(args.engine), signer=signer)
     print(stats.line(), file=sys.stderr)
     failed = [r for r in records if r["status"] == "error"]
     problems = Counter(f"{f['problem']}:{f['rule'] or '-'}" for r in records for f in r["flags"])
@@ -185,6 +201,23 @@ def run_scan(args: argparse.Namespace) -> int:
           f"{sum(1 for r in records if r['flags'])} flagged -> {args.out / 'report.jsonl'}", file=sys.stderr)
     for key, count in sorted(problems.items()):
         print(f"  {key}: {count}", file=sys.stderr)
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    key = custody_ledger.load_public_key(args.public_key) if args.public_key else None
+    result = custody_verify.verify(args.out, key)
+    sys.stdout.write(custody_verify.format_text(result))
+    if args.json:
+        fileio.write_atomic(args.json, json.dumps(result, ensure_ascii=False, indent=1) + "\n")
+    return 0 if result["ok"] else 1
+
+
+def run_custody_keygen(args: argparse.Namespace) -> int:
+    public = args.public or args.private.with_name(args.private.name.removesuffix(".pem") + ".pub.pem")
+    key = custody_ledger.write_key_pair(args.private, public)
+    print(f"custody key {key}: private {args.private} (0600, keep it off the scanned machine's shared folders), "
+          f"public {public} (give it to whoever verifies)", file=sys.stderr)
     return 0
 
 
@@ -293,7 +326,8 @@ def run_package(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"scan": run_scan, "report": run_report, "flags": run_flags, "records": run_records,
-            "package": run_package, "serve": run_serve, "users": run_users, "access-log": run_access_log}
+            "package": run_package, "serve": run_serve, "users": run_users, "access-log": run_access_log,
+            "verify": run_verify, "custody-keygen": run_custody_keygen}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -124,7 +124,9 @@ def test_indexes_read_back_with_openpyxl(center):
     assert len(base) - 1 == center["findings"]["cdr_rows"]
     assert sum(1 for r in base[1:] if r[10]) == 39               # every recording but the unclaimed one is linked
     complaints = {r[1].split("-")[0]: r for r in rows(pkg / "投诉处理通话记录" / "index.xlsx", "投诉通话")[1:]}
-    assert complaints["complaint_cut"][12].startswith("疑似剪辑") and "missing" in complaints["complaint_cut"][12]
+    assert complaints["complaint_cut"][12].startswith("疑似篡改") and "missing" in complaints["complaint_cut"][12]
+    assert "时长对账" in complaints["complaint_cut"][12]
+    assert center["findings"]["custody"]["ok"] and center["findings"]["custody"]["entries"] >= 40
     assert complaints["complaint_call_stereo"][11].startswith("明天")
     segments = rows(pkg / "敏感业务专项记录" / "index.xlsx", "关键片段")[1:]
     for call, span, label, clip, *_ in segments:

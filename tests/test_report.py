@@ -72,6 +72,7 @@ def test_csv_one_row_per_call(tmp_path):
                        "industry": "finance", "duration_s": str(record["recording"]["duration_s"]),
                        "statements": "营销电话标识;风险告知",
                        "flags": "too_fast:risk_warning;missing:qualification;splice:-",
+                       "integrity": "未检查",
                        "agent_talk_s": "", "customer_talk_s": "", "agent_talk_ratio": "", "longest_silence_s": "",
                        "total_silence_s": "", "overtalk_count": "", "overtalk_s": "", "agent_interruptions": "",
                        "open_flags": "3",

@@ -179,6 +179,12 @@ class Catalog:
                              json.dumps(record, ensure_ascii=False), scan_id, now))
         return replaced
 
+    def update_record(self, record: dict) -> None:
+        """Replace a call's final record (the archive-wide integrity verdict comes after its analysis)."""
+        with self._transaction():
+            self.db.execute("UPDATE files SET record=? WHERE call_id=?",
+                            (json.dumps(record, ensure_ascii=False), record["call_id"]))
+
     def touch(self, call_id: str, scan_id: str, source_path: str | None) -> None:
         """Mark an unchanged call as seen by this scan."""
         with self._transaction():

@@ -37,7 +37,7 @@ STATES = ("open", "confirmed", "second_look", "dismiss_pending", "dismissed")
 # Every flag tied to a catalog statement (its `rule`) and every splice needs a second
 # reviewer to be dismissed. The record does not say whether a too_fast/inaudible
 # statement's rule was required, so those count too: erring strict costs one approval.
-FOUR_EYES_PROBLEMS = ("splice",)
+FOUR_EYES_PROBLEMS = ("splice", "integrity")
 ACCESS_COLUMNS = ("user", "call_id", "file", "media", "kind", "started_at", "last_at", "listened_s", "bytes",
                   "approver")
 

@@ -24,7 +24,7 @@ from pipeline.scan.speakers import SpeakerOptions
 from pipeline.scan.splice import SpliceOptions
 from pipeline.scan.vad import VadOptions
 
-Problem = Literal["missing", "late", "too_fast", "inaudible", "splice", "needs_review", "long_silence"]
+Problem = Literal["missing", "late", "too_fast", "inaudible", "splice", "needs_review", "long_silence", "integrity"]
 Speaker = Literal["agent", "customer", "unknown"]
 
 
@@ -72,6 +72,7 @@ class RecordingInfo(TypedDict):
     codec: str
     container: str
     sha256: str
+    audio_sha256: NotRequired[str]     # sha256 of the decoded samples (pipeline.integrity.custody.audio_sha256)
 
 
 class Transcript(TypedDict):
@@ -127,11 +128,6 @@ class Annotation(TypedDict):
     clip_error: NotRequired[str]
 
 
-class CueWeights(TypedDict):
-    agent: float
-    customer: float
-
-
 class Roles(TypedDict):
     """Who the agent is and how sure (pipeline.speakers.assign_roles; mono: pipeline.roles)."""
 
@@ -147,7 +143,7 @@ class Roles(TypedDict):
     turns_per_voice: NotRequired[list[int]]        # mono: segments of min_segment_s per voice
     evidence: NotRequired[float]                   # mono: cue weight for voice 0 being the agent, less voice 1's
     talk_evidence: NotRequired[float]              # mono: the part of it from voice 0 talking more (talk_weight)
-    cue_weights: NotRequired[dict[str, CueWeights]]   # mono: cue weights per voice
+    cue_weights: NotRequired[dict[str, dict[str, float]]]   # mono: per voice, its agent and customer cue weight
     # mono: the split's voices named by their cues, its two-way guess named because one voice said both
     # parties' words, or each turn by its own cues (pipeline.scan.speakers.mono_roles)
     named_by: NotRequired[Literal["voices", "words", "turns"]]
@@ -186,6 +182,48 @@ class Flag(TypedDict):
     channel: int | None
     message: str
     about: NotRequired[Literal["speaker"]]   # needs_review because nobody could tell who said it (pipeline.credit)
+
+
+# -- recording integrity (pipeline.integrity) ---------------------------------------
+IntegrityVerdict = Literal["intact_as_far_as_checked", "suspect", "modified_after_capture", "not_checked"]
+IntegrityLayerName = Literal["custody", "format", "waveform", "duration"]
+
+
+class Fingerprint(TypedDict):
+    """A recording as one scan found it: size, sha256 of the bytes and of the decoded audio, when."""
+
+    size: int | None
+    sha256: str
+    audio_sha256: str | None
+    seen_at: str | None                # ISO 8601 UTC
+
+
+class ModifiedAfterCapture(TypedDict):
+    """The recording's bytes differ from those the ledger recorded when a scan first saw it."""
+
+    first: Fingerprint
+    current: Fingerprint
+    audio_changed: bool | None         # False: only tags/container changed; None: an audio hash is missing
+    entries: list[int]                 # the ledger's `modified` entries (line numbers from 0)
+
+
+class IntegrityLayer(TypedDict):
+    """One layer's finding: what it found, what that proves and what it cannot."""
+
+    layer: IntegrityLayerName
+    result: Literal["pass", "suspect", "modified", "not_checked"]
+    proves: str
+    cannot: str
+    evidence: dict[str, Any]
+
+
+class Integrity(TypedDict):
+    """The one integrity verdict of a recording (pipeline.integrity.verdict), from the layers checked."""
+
+    verdict: IntegrityVerdict
+    layers_checked: list[IntegrityLayerName]
+    layers: list[IntegrityLayer]
+    modified_after_capture: ModifiedAfterCapture | None
 
 
 class Error(TypedDict):
@@ -247,6 +285,8 @@ class Record(TypedDict):
     conversation: Conversation | None
     flags: list[Flag]
     provenance: Provenance   # stamped by the scan on every record it writes
+    format: NotRequired[dict[str, Any] | None]  # the file's format signature (pipeline.integrity.signature)
+    integrity: NotRequired[Integrity]  # set at the end of each scan over the whole archive (pipeline.integrity)
 
 
 # -- the inspection package (`callaudit package`) ------------------------------------

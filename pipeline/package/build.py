@@ -21,6 +21,7 @@ from pipeline.core import fileio, review_store
 from pipeline.core.catalog import Catalog
 from pipeline.core.errors import UsageError
 from pipeline.core.fileio import file_sha256
+from pipeline.integrity import verify as custody_verify
 from pipeline.package import readiness
 from pipeline.package.config import load_package_config
 from pipeline.package.findings import counted, package_findings
@@ -59,6 +60,12 @@ def _replace_folder(built: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def custody_result(scan_dir: Path, mask: Masker) -> dict:
+    """The custody ledger's verification result (`callaudit verify`), paths masked with --redact, hashes kept."""
+    result = custody_verify.verify(scan_dir)
+    return {**mask(result), "head": result["head"]}
+
+
 def build_package(scan_dir: Path, out: Path, options: PackageOptions) -> dict:
     """Run every check on the scan in `scan_dir` and the exports, write the package to `out`; returns a summary."""
     scan_dir, out = Path(scan_dir), Path(out)
@@ -82,7 +89,8 @@ def build_package(scan_dir: Path, out: Path, options: PackageOptions) -> dict:
         summary = {"categories": mask(readiness.readiness(joined, flags)), "flags": mask(flags),
                    "dismissed": mask([f for f in every_flag if not review_store.is_open(f.get("review", "open"))]),
                    "input_problems": mask(joined.problems), "links": mask(list(joined.linked.links.values())),
-                   "checked": joined.checked, "recordings": len(joined.records), "cdr_rows": len(joined.rows)}
+                   "checked": joined.checked, "recordings": len(joined.records), "cdr_rows": len(joined.rows),
+                   "custody": custody_result(scan_dir, mask)}
         fileio.write_atomic(built / "findings.json", json.dumps(summary, ensure_ascii=False, indent=1,
                                                                  default=str) + "\n")
         fileio.write_atomic(built / "readiness.html", readiness.format_page(summary, mask))

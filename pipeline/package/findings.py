@@ -18,7 +18,7 @@ DISCLOSURE_RULES = ("marketing_disclosure",)
 
 
 def _scan_categories(record: dict, problem: str, rule: str | None, complaint: bool, config: PackageConfig) -> list[str]:
-    if problem == "splice":
+    if problem in ("splice", "integrity"):
         return [COMPLAINTS, ABNORMAL] if complaint else [ABNORMAL]
     if problem == "long_silence":
         return [ABNORMAL]

@@ -16,6 +16,7 @@ import polars as pl
 
 from pipeline.core import fileio, xlsx_writer
 from pipeline.core.schema import InputProblem, PackageFlag
+from pipeline.integrity import verdict as integrity
 from pipeline.package import readiness
 from pipeline.package.config import PackageConfig
 from pipeline.package.findings import DISCLOSURE_RULES
@@ -138,13 +139,10 @@ def write_consent(folder: Path, joined: Joined, flags: list[PackageFlag], source
     ])
 
 
-def splice_verdict(record: dict | None, flags: list[PackageFlag], call_id: str | None) -> str:
-    """疑似剪辑 with its evidence (the scan's splice flags, a duration mismatch), or 未发现剪辑 (which proves nothing)."""
-    if record is None:
-        return "无录音"
-    evidence = [f["message"] for f in flags if f["call_id"] == call_id
-                and (f["check"] == "duration_mismatch" or (f["check"] == "scan" and f.get("problem") == "splice"))]
-    return ("疑似剪辑: " + "; ".join(evidence)) if evidence else "未发现剪辑"
+def integrity_verdict(record: dict | None, flags: list[PackageFlag], call_id: str | None) -> tuple[str, dict | None]:
+    """完整性判定: the scan's integrity verdict plus the duration-vs-CDR layer (pipeline.integrity.verdict)."""
+    mismatches = [f["message"] for f in flags if f["call_id"] == call_id and f["check"] == "duration_mismatch"]
+    return integrity.package_verdict(record, mismatches)
 
 
 def write_complaints(folder: Path, joined: Joined, flags: list[PackageFlag], sources: dict[str, str],
@@ -153,7 +151,7 @@ def write_complaints(folder: Path, joined: Joined, flags: list[PackageFlag], sou
     for call in joined.complaint_calls:
         record = joined.records.get(call["call_id"]) if call["call_id"] else None
         h = call["handling"] or {}
-        verdict = splice_verdict(record, flags, call["call_id"])
+        verdict, found = integrity_verdict(record, flags, call["call_id"])
         copy = None
         if record and sources.get(call["call_id"]) and Path(sources[call["call_id"]]).is_file():
             source = Path(sources[call["call_id"]])
@@ -166,19 +164,19 @@ def write_complaints(folder: Path, joined: Joined, flags: list[PackageFlag], sou
                                                                     if not k.startswith("_") and isinstance(v, str)},
                 "handling_row": {"file": h["_file"], "row": h["_row"]} if h else None,
                 "promises": [{"heard": w, "deadline": d.isoformat(sep=" ")} for w, d in call["promises"]],
-                "splice_verdict": verdict}), ensure_ascii=False, indent=1) + "\n")
+                "integrity_verdict": verdict, "integrity": found}), ensure_ascii=False, indent=1) + "\n")
         problems = [f["check"] for f in _in(COMPLAINTS, flags) if f["cdr"] == call["cdr"]]
         rows.append({"cdr": _ref_text(call["cdr"]), "call": call["call_id"], "copy": copy,
                      "handling": f"{h['_file']}:{h['_row']}" if h else None, "category": h.get("category"),
                      "received": h.get("received_at"), "agent": h.get("agent"), "plan": h.get("plan"),
                      "result": h.get("result"), "satisfaction": h.get("satisfaction"), "resolved": h.get("resolved_at"),
                      "promise": "; ".join(f"{w} → {d:%Y-%m-%d %H:%M}" for w, d in call["promises"]) or None,
-                     "splice": verdict, "problems": ", ".join(problems) or None})
+                     "integrity": verdict, "problems": ", ".join(problems) or None})
     xlsx_writer.write_workbook(folder / INDEX, [
         ("投诉通话", _table(rows, {"cdr": "通话记录行", "call": "录音", "copy": "录音文件", "handling": "处理记录行",
                                "category": "投诉类别", "received": "受理时间", "agent": "受理坐席", "plan": "处理方案",
                                "result": "处理结果", "satisfaction": "满意度", "resolved": "办结时间",
-                               "promise": "录音中的承诺", "splice": "剪辑判定", "problems": "问题"}, mask)),
+                               "promise": "录音中的承诺", "integrity": "完整性判定", "problems": "问题"}, mask)),
         ("问题", _table(_flag_rows(_in(COMPLAINTS, flags)), FLAG_COLUMNS, mask)),
         ("数据问题", _table(_problem_rows([p for p in joined.problems if p["source"] == "complaints"]),
                         PROBLEM_COLUMNS, mask)),

@@ -17,6 +17,7 @@ from typing import Iterator
 from pipeline.core import meta as meta_mod
 from pipeline.core import redact, schema
 from pipeline.core.errors import InputError
+from pipeline.integrity import custody, signature
 from pipeline.scan import (
     classify,
     conversation,
@@ -107,6 +108,8 @@ class Analyser:
                 if transcript is None:
                     transcript = self.transcript_stage(audio)
                 record.update(copy.deepcopy(transcript))
+                record["recording"]["audio_sha256"] = custody.audio_sha256(audio.samples, audio.sample_rate)
+                record["format"] = signature.format_signature(rec.path)
                 record.update(self.checks_stage(rec, info, audio, transcript, meta_row))
         except InputError as exc:
             record.update(status="error", error=exc.as_dict())

@@ -17,6 +17,7 @@ from pathlib import Path
 from pipeline.core import catalog as catalog_mod
 from pipeline.core import errors, redact, schema
 from pipeline.core import meta as meta_mod
+from pipeline.integrity import containers, custody, mp3frames, signature
 from pipeline.scan import (
     analyser,
     classify,
@@ -47,7 +48,7 @@ from pipeline.scan.options import ScanOptions, effective_options
 TRANSCRIPT_MODULES = (decode, vad, levels, recovery, transcribe, errors)
 CHECK_MODULES = (decode, levels, match, phrase_align, pinyin, classify, rules, rule_yaml, phrase_catalog, delivery,
                  splice, meta_mod, redact, errors, schema, speakers, mono_split, roles, credit, conversation, options_mod,
-                 analyser)
+                 analyser, custody, signature, containers, mp3frames)
 
 
 def callaudit_version() -> str:

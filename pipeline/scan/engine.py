@@ -21,6 +21,7 @@ The engine decides nothing a record says: that is `analyser` and the stages.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import shutil
 import uuid
@@ -32,6 +33,9 @@ from pipeline.core import catalog as catalog_mod
 from pipeline.core import fileio, models
 from pipeline.core import meta as meta_mod
 from pipeline.core.errors import InputError
+from pipeline.integrity import archive as integrity_archive
+from pipeline.integrity import custody as custody_mod
+from pipeline.integrity.ledger import Signer
 from pipeline.scan import clips, outputs, report, workers
 from pipeline.scan.cache_keys import checks_key, provenance, transcript_key
 from pipeline.scan.discovery import (
@@ -58,11 +62,13 @@ class ScanStats:
     removed: int = 0        # calls in the catalog no longer in the archive
     stale_temp: int = 0     # temporary files of an interrupted run, deleted
     clip_failures: int = 0  # clips ffmpeg could not cut (retried by the next scan)
+    custody: str = ""       # the custody ledger's summary line (pipeline.integrity.custody)
 
     def line(self) -> str:
         return (f"catalog: {self.found} found, {self.unchanged} unchanged (skipped), {self.reused} reused, "
                 f"{self.rechecked} re-checked, {self.analysed} analysed, {self.removed} removed"
-                + (f", {self.clip_failures} clips failed" if self.clip_failures else ""))
+                + (f", {self.clip_failures} clips failed" if self.clip_failures else "")
+                + (f"\n{self.custody}" if self.custody else ""))
 
 
 @dataclass
@@ -94,7 +100,7 @@ def scan(paths: list[str], out_dir: Path, options: ScanOptions,
          on_record: Callable[[dict], None] | None = None,
          clip_options: clips.ClipOptions | None = None,
          stats: ScanStats | None = None, root: str | None = None, prune: bool = False,
-         backend: Backend | None = None) -> list[dict]:
+         backend: Backend | None = None, signer: Signer | None = None) -> list[dict]:
     """Scan `paths` into `out_dir` and return every call's record (sorted by file).
 
     Each recording is hashed and looked up in DIR/catalog.sqlite first: unchanged
@@ -105,12 +111,15 @@ def scan(paths: list[str], out_dir: Path, options: ScanOptions,
     whose files vanished are dropped (with `prune`, every call this scan did not
     see), and report.jsonl/.csv/.html are regenerated from the catalog. `backend`
     analyses what is left to do (default: `workers.analyse_all`, local worker processes).
+    Every recording seen is checked against DIR/custody.jsonl (pipeline.integrity;
+    `signer` signs its new entries) and every record gets its integrity verdict.
     """
     clip_options = clip_options or clips.ClipOptions()
     stats = stats if stats is not None else ScanStats()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with catalog_mod.Catalog(out_dir, exclusive=True) as cat:
+    with catalog_mod.Catalog(out_dir, exclusive=True) as cat, \
+            contextlib.closing(custody_mod.Custody.open(out_dir, signer)) as custody:
         archive = archive_root(paths, root, cat.get_info("root"))
         cat.set_info("root", str(archive))
         recordings = discover(paths, archive)
@@ -132,6 +141,8 @@ def scan(paths: list[str], out_dir: Path, options: ScanOptions,
             stats.clip_failures += len(failures)
             outputs.write_call_files(out_dir, record)
             sha = (record.get("recording") or {}).get("sha256") or pending.rec.sha256
+            custody.observe(pending.call_id, pending.rec.relative, pending.rec.path, pending.rec.sha256 or sha,
+                            (record.get("recording") or {}).get("audio_sha256"), record.get("format"))
             replaced = cat.store(record=record, analysis=analysis if _cacheable(analysis) else None,
                                  transcript=transcript, transcript_fp=transcript_fp,
                                  source_path=str(absolute_path(pending.rec.path)), sha256=sha, fp=pending.fp,
@@ -156,6 +167,8 @@ def scan(paths: list[str], out_dir: Path, options: ScanOptions,
                     and row["clip_key"] == clip_key and row["file"] == rec.relative
                     and _cacheable(row["record"]) and _files_complete(out_dir, row["record"])):
                 cat.touch(pending.call_id, scan_id, str(absolute_path(rec.path)))
+                custody.observe(pending.call_id, rec.relative, rec.path, rec.sha256,
+                                (row["record"].get("recording") or {}).get("audio_sha256"), row["record"].get("format"))
                 stats.unchanged += 1
                 if on_record:
                     on_record(row["record"])
@@ -182,6 +195,8 @@ def scan(paths: list[str], out_dir: Path, options: ScanOptions,
         for call_id in cat.prune(scan_id, scopes):
             _remove_call(out_dir, call_id)
             stats.removed += 1
+        integrity_archive.finish_scan(out_dir, cat, custody, scopes, archive)
+        stats.custody = custody.summary()
         return report.write_reports(out_dir, cat)
 
 

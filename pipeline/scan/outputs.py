@@ -42,7 +42,7 @@ SPEAKER_MONO = "通话"
 ROLE_NAMES = {"agent": "坐席", "customer": "客户"}
 NOT_CREDITED_NAMES = {"agent": "坐席所说", "customer": "客户所说", "question": "问句", "negated": "否定"}
 PROBLEM_LABELS = {"missing": "缺失", "late": "过晚", "too_fast": "语速过快", "inaudible": "听不清", "splice": "疑似拼接",
-                  "needs_review": "待复核", "long_silence": "长时间静音"}
+                  "needs_review": "待复核", "long_silence": "长时间静音", "integrity": "疑似篡改"}
 
 
 def clock(seconds: float, millis: bool = False, round_up: bool = False) -> str:

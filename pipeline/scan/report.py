@@ -26,12 +26,14 @@ import numpy as np
 from pipeline.core import fileio, review_store
 from pipeline.core.errors import InputError
 from pipeline.core.html_style import CSS, escape
+from pipeline.integrity import custody, verdict
 from pipeline.scan import decode, outputs
 
 PEAK_POINTS = 800
 PEAK_RATE = 8_000
 WAVE_COLOUR = "#2563eb"
 CSV_COLUMNS = ("file", "call_id", "status", "error", "type", "industry", "duration_s", "statements", "flags",
+               "integrity",
                "agent_talk_s", "customer_talk_s", "agent_talk_ratio", "longest_silence_s", "total_silence_s",
                "overtalk_count", "overtalk_s", "agent_interruptions", "open_flags", "review")
 STATE_LABELS = {"open": "待处理", "confirmed": "已确认", "second_look": "需复听", "dismiss_pending": "排除待审批",
@@ -101,6 +103,7 @@ def csv_rows(records: list[dict], states: dict[str, str] | None = None) -> list[
             "duration_s": (r.get("recording") or {}).get("duration_s", ""),
             "statements": ";".join(labels),
             "flags": ";".join(f"{f['problem']}:{f.get('rule') or '-'}" for f in r.get("flags", [])),
+            "integrity": verdict.summary(r.get("integrity")),
             **conversation_columns(r.get("conversation")),
             "open_flags": sum(review_store.is_open(flag_state(r, f, states)) for f in r.get("flags", [])),
             "review": ";".join(f"{f['problem']}:{f.get('rule') or '-'}={flag_state(r, f, states)}"
@@ -269,11 +272,13 @@ def _call_section(record: dict, peaks: list | None, states: dict[str, str] | Non
 
 
 def format_html(records: list[dict], peaks: dict[str, list | None], title: str = "callaudit 合规报告",
-                records_page: bool = False, states: dict[str, str] | None = None) -> str:
+                records_page: bool = False, states: dict[str, str] | None = None,
+                removed: list[dict] | None = None) -> str:
     """The whole report page; `peaks` maps call_id to its envelope (flagged calls).
 
     `records_page`: the folder also holds `callaudit records` output, linked from the header.
     `states`: review states by flag_id; problems count only flags not dismissed.
+    `removed`: recordings the custody ledger says vanished (custody.removed_recordings).
     """
     flagged = [r for r in records if r.get("flags")]
     errors = [r for r in records if r["status"] == "error"]
@@ -300,7 +305,8 @@ def format_html(records: list[dict], peaks: dict[str, list | None], title: str =
         name = (f'<a href="#call-{escape(r["call_id"])}">{escape(r["file"])}</a>' if r.get("flags") else escape(r["file"]))
         call_rows.append(f'<tr><td>{name}</td><td>{escape(r["status"])} {escape(row["error"])}</td><td>{escape(row["type"])}</td>'
                          f'<td>{escape(row["industry"])}</td><td class="num">{escape(row["duration_s"])}</td>'
-                         f'<td>{escape(row["statements"])}</td><td>{escape(row["review"])}</td></tr>')
+                         f'<td>{escape(row["statements"])}</td><td>{escape(row["review"])}</td>'
+                         f'<td>{escape(row["integrity"])}</td></tr>')
     error_items = "".join(f'<li>{escape(r["file"])}: {escape((r.get("error") or {}).get("code"))} — '
                           f'{escape((r.get("error") or {}).get("message"))}</li>' for r in errors)
     generated = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -322,9 +328,13 @@ def format_html(records: list[dict], peaks: dict[str, list | None], title: str =
         + "".join(_call_section(r, peaks.get(r["call_id"]), states) for r in flagged)
         + '</section><section><h2>全部通话 / all calls</h2>'
         '<input type="search" id="filter" placeholder="筛选 / filter"><table id="calls"><thead><tr><th>文件</th>'
-        '<th>状态</th><th>类型</th><th>行业</th><th>时长 s</th><th>话术</th><th>问题</th></tr></thead>'
+        '<th>状态</th><th>类型</th><th>行业</th><th>时长 s</th><th>话术</th><th>问题</th><th>完整性</th></tr></thead>'
         f'<tbody>{"".join(call_rows)}</tbody></table></section>'
         + (f'<section><h2>无法处理 / errors</h2><ul>{error_items}</ul></section>' if errors else "")
+        + (f'<section><h2>已删除的录音 / recordings removed since first seen ({len(removed)})</h2><ul>'
+           + "".join(f'<li>{escape(r["path"])} · call_id {escape(r["call_id"])} · sha256 {escape(r["sha256"])} · '
+                     f'自 {escape(r["missing_since"])} 起缺失（保管链第 {escape(r["entry"])} 条）</li>' for r in removed)
+           + '</ul></section>' if removed else "")
         + f'<script>{JS}</script></body></html>\n'
     )
 
@@ -333,7 +343,8 @@ def write_html(out_dir: Path, records: list[dict], peaks: dict[str, list | None]
                states: dict[str, str] | None = None) -> Path:
     path = out_dir / "report.html"
     fileio.write_atomic(path, format_html(records, peaks, states=states,
-                                           records_page=(out_dir / "records" / "records.html").is_file()))
+                                           records_page=(out_dir / "records" / "records.html").is_file(),
+                                           removed=custody.removed_recordings(out_dir)))
     return path
 
 

@@ -17,6 +17,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from pipeline.core import review_store
+from pipeline.integrity import verdict as integrity_verdict
 from pipeline.scan import outputs, report
 from pipeline.serve import accounts
 from pipeline.serve.guard import COOKIE
@@ -29,7 +30,9 @@ PROBLEMS = tuple(outputs.PROBLEM_LABELS)
 templates = Jinja2Templates(env=jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True))
 templates.env.filters["localtime"] = lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
 templates.env.globals.update(clock=outputs.clock, problem_labels=outputs.PROBLEM_LABELS,
-                             state_labels=report.STATE_LABELS, annotation_label=outputs.annotation_label)
+                             state_labels=report.STATE_LABELS, annotation_label=outputs.annotation_label,
+                             integrity_labels=integrity_verdict.VERDICT_LABELS,
+                             layer_labels=integrity_verdict.LAYER_LABELS)
 
 
 def _page(request: Request, name: str, status: int = 200, **context) -> Response:
