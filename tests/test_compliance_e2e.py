@@ -10,7 +10,8 @@ from rapidfuzz.distance import Levenshtein
 
 def test_flags_are_exactly_right_on_every_fixture(fixture_scan, truths):
     tally = flag_tally(fixture_scan["records"], truths)
-    print(f"flags: {tally['true']} right, {tally['false']} false, {tally['missed']} missed")
+    print(f"flags: {tally['true']} right, {tally['false']} false, {tally['missed']} missed; "
+          f"{tally['speaker_review']} reviews of who said a statement (mono voices not named)")
     assert tally["false"] == tally["missed"] == 0, tally
 
 

@@ -67,7 +67,8 @@ def test_concept_annotations_say_which_groups_were_heard(paraphrase_scan):
 
 def test_flags_are_exactly_right_on_the_paraphrase_set(paraphrase_scan):
     tally = flag_tally(paraphrase_scan["records"], TRUTHS)
-    print(f"paraphrase flags: {tally['true']} right, {tally['false']} false, {tally['missed']} missed")
+    print(f"paraphrase flags: {tally['true']} right, {tally['false']} false, {tally['missed']} missed; "
+          f"{tally['speaker_review']} reviews of who said a statement (mono voices not named)")
     assert tally["false"] == tally["missed"] == 0, tally
 
 

@@ -236,3 +236,7 @@ def test_uncredited_statement_is_marked_on_sheets_and_roles_name_the_channels():
                                                        "00:00:08-00:00:10 营销电话标识（未计入：客户所说、问句）\n")
     stereo = {"recording": {"channels": 2}, "roles": {"agent_channel": 1}}
     assert (outputs.speaker(stereo, 1), outputs.speaker(stereo, 0)) == ("坐席", "客户")
+    mono = {"recording": {"channels": 1}, "roles": {"method": "split+cues", "confidence": 0.5}}
+    assert [outputs.speaker(mono, 0, r) for r in ("agent", "customer", "unknown", None)] == ["坐席", "客户", "通话", "通话"]
+    assert outputs.speaker_confidence(mono) == "说话人置信度 speaker confidence 0.50 (单声道分离 mono split)"
+    assert outputs.speaker_confidence({"roles": None}) == ""

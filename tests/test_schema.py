@@ -25,7 +25,7 @@ SCHEMA_FILE = ROOT / "docs" / "record.schema.json"
 
 
 def test_committed_schema_is_generated_from_the_types():
-    """Regenerate with `python -m pipeline.schema > docs/record.schema.json`."""
+    """Regenerate with `python -m pipeline.core.schema > docs/record.schema.json`."""
     assert json.loads(SCHEMA_FILE.read_text("utf-8")) == schema.record_json_schema()
 
 

@@ -445,3 +445,25 @@ def test_call_page_shows_splice_evidence_and_a_splice_dismissal_waits(tmp_path):
     assert decide(c, "call-1", splice, "dismiss", reason="codec switch").status_code == 303
     assert review_store.effective_state(review_store.decisions(out)[review_store.flag_id("call-1", splice)]) == \
         "dismiss_pending"
+
+
+def test_mono_call_transcript_names_agent_and_customer_with_the_confidence(tmp_path):
+    """A mono record whose split named the roles: the transcript shows 坐席 / 客户 per line and the speaker
+    confidence; a line whose role stayed unknown shows 通话."""
+    src = make_recording(tmp_path / "a.wav", 12.0)
+    record = make_record(src)
+    for segment, role in zip(record["segments"], ("agent", "agent", "customer")):
+        segment["speaker"] = role
+    record["segments"].append({"start": 9.0, "end": 9.5, "channel": 0, "text": "嗯", "words": [], "speaker": "unknown"})
+    record["roles"] = {"method": "split+cues", "channels": 1, "first_speaker": 0, "confidence": 0.78}
+    out = tmp_path / "out"
+    with catalog.Catalog(out) as cat:
+        cat.store(record=record, analysis=None, source_path=str(src), sha256=record["recording"]["sha256"],
+                  fp="x", clip_key="wav", scan_id="s")
+    accounts.add_user(review_store.connect(out), "rita", "reviewer", PASSWORD)
+    c = client(out)
+    login(c, "rita")
+    page = c.get("/calls/call-1").text
+    transcript = re.search(r'<table class="transcript" id="transcript">.*?</table>', page, re.S).group(0)
+    assert re.findall(r"</td><td>(坐席|客户|通话)</td>", transcript) == ["坐席", "坐席", "客户", "通话"]
+    assert re.search(r'id="speaker-confidence">说话人置信度 speaker confidence 0\.78 \(单声道分离 mono split\)', page)

@@ -42,6 +42,7 @@ class Word(TypedDict):
     end: float
     word: str
     probability: float
+    speaker: NotRequired[Speaker]   # mono: the split voice's role under the word (a segment may span turns)
 
 
 class Segment(TypedDict):
@@ -53,8 +54,7 @@ class Segment(TypedDict):
     text: str
     words: list[Word]
     recovered: NotRequired[Literal["gain"]]  # heard only after the quiet-speech boost
-    speaker: NotRequired[Speaker]            # set by the checks (pipeline.speakers); mono: unknown
-    split_speaker: NotRequired[Speaker]      # mono: the speaker split's guess (drives the conversation metrics)
+    speaker: NotRequired[Speaker]            # set by the checks (pipeline.speakers, pipeline.roles on mono)
 
 
 class ChannelLevel(TypedDict):
@@ -116,8 +116,9 @@ class Annotation(TypedDict):
     fields: dict[str, str]
     concepts: dict[str, str]           # found by meaning: the keyword heard for each group; else {}
     credited: bool                     # counts for its rule (pipeline.credit)
-    # why not: said by the wrong party, asked, denied; a prohibited wording also quoted or excused (`unless`)
-    not_credited: list[Literal["customer", "agent", "question", "negated", "quoted", "excepted"]]
+    # why not: said by the wrong party, nobody could tell who (speaker_unknown), asked, denied; a prohibited
+    # wording also quoted or excused (`unless`)
+    not_credited: list[Literal["customer", "agent", "speaker_unknown", "question", "negated", "quoted", "excepted"]]
     speech_rate_cps: float
     acoustic_rate_sps: float
     level_dbfs: float
@@ -127,6 +128,27 @@ class Annotation(TypedDict):
     rate_ok: bool
     clip: NotRequired[str]
     clip_error: NotRequired[str]
+
+
+class Roles(TypedDict):
+    """Who the agent is and how sure (pipeline.speakers.assign_roles; mono: pipeline.roles)."""
+
+    method: Literal["metadata", "option", "inferred", "split+cues"]
+    channels: int
+    first_speaker: int | None          # the channel (stereo) or split voice (mono) heard first
+    confidence: float                  # 0-1: metadata/option 1; inferred from the words' margin (and mono: the split)
+    agent_channel: NotRequired[int | None]         # stereo
+    agent_words: NotRequired[dict[str, int]]       # stereo: AGENT_WORDS per channel
+    agent_cluster: NotRequired[int | None]         # mono: the agent's split voice, None when unknown
+    speakers: NotRequired[int]                     # mono: voices found (0: no speech, 1: the one-speaker test said one)
+    separation: NotRequired[float | None]          # mono: distance between the two voices (see SpeakerOptions)
+    turns_per_voice: NotRequired[list[int]]        # mono: segments of min_segment_s per voice
+    evidence: NotRequired[float]                   # mono: cue weight for voice 0 being the agent, less voice 1's
+    talk_evidence: NotRequired[float]              # mono: the part of it from voice 0 talking more (talk_weight)
+    cue_weights: NotRequired[dict[str, dict[str, float]]]   # mono: per voice, its agent and customer cue weight
+    # mono: the split's voices named by their cues, its two-way guess named because one voice said both
+    # parties' words, or each turn by its own cues (pipeline.scan.speakers.mono_roles)
+    named_by: NotRequired[Literal["voices", "words", "turns"]]
 
 
 class Conversation(TypedDict):
@@ -139,7 +161,8 @@ class Conversation(TypedDict):
     total_silence_s: float
     overtalk_count: int | None         # stereo only
     overtalk_s: float | None
-    agent_interruptions: int | None
+    agent_interruptions: int | None    # mono: agent turns taken over within takeover_gap_s of a customer's
+    overtalk_unmeasured: NotRequired[str]   # mono: why overtalk is null
 
 
 class Splice(TypedDict):
@@ -161,6 +184,7 @@ class Flag(TypedDict):
     channel: int | None
     message: str
     clip: NotRequired[str]             # prohibited: the clip of the statement (pipeline.scan.prohibited)
+    about: NotRequired[Literal["speaker"]]   # needs_review because nobody could tell who said it (pipeline.credit)
 
 
 # -- recording integrity (pipeline.integrity) ---------------------------------------
@@ -257,7 +281,7 @@ class Record(TypedDict):
     levels: list[ChannelLevel]
     segments: list[Segment]
     unrecognised_speech: NotRequired[list[Span]]
-    roles: dict[str, Any] | None       # how the agent was found (pipeline.speakers.assign_roles)
+    roles: Roles | None                # how the agent was found and how sure
     call: Call | None
     annotations: list[Annotation]
     splices: list[Splice]

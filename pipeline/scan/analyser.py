@@ -27,6 +27,7 @@ from pipeline.scan import (
     match,
     phrase_catalog,
     recovery,
+    roles,
     speakers,
     splice,
     transcribe,
@@ -73,6 +74,7 @@ class Analyser:
     def __init__(self, options: ScanOptions):
         self.options = options
         self.catalog = phrase_catalog.load_catalog(options.phrases_dir)
+        self.cues = roles.load_cues(options.phrases_dir)
         self._model = None
 
     @property
@@ -150,11 +152,11 @@ class Analyser:
         samples, rate = audio.samples, audio.sample_rate
         speech = [vad.SpeechSegment(**s) for s in transcript["speech"]]
         segments = copy.deepcopy(transcript["segments"])
-        roles, turns = speakers.assign_roles(samples, rate, segments, meta_row, self.options.speakers)
+        roles, turns = speakers.assign_roles(samples, rate, segments, meta_row, self.options.speakers, self.cues)
         fast = delivery.fast_speech(samples, rate, speech, segments, self.options.recovery.fast_min_rate)
         call = classify.classify_call(segments, self.catalog, meta_row)
         annotations, flags = match.check_call(segments, call, self.catalog, delivery.segments_inside(fast, segments),
-                                              self.options.match)
+                                              self.options.match, self.cues)
         annotations, flags = delivery.assess(annotations, flags, self.catalog, samples, rate,
                                              levels.from_plain(transcript["levels"]), fast)
         match.point_to_unrecognised(flags, transcript.get("unrecognised_speech", []))

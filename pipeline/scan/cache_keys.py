@@ -27,12 +27,14 @@ from pipeline.scan import (
     delivery,
     levels,
     match,
+    mono_split,
     phrase_align,
     phrase_catalog,
     pinyin,
     prohibited,
     prohibited_rules,
     recovery,
+    roles,
     rule_yaml,
     rules,
     speakers,
@@ -47,8 +49,8 @@ from pipeline.scan.options import ScanOptions, effective_options
 # the rest of `analyser` wires the checks, whose edits must not cost a re-transcription.
 TRANSCRIPT_MODULES = (decode, vad, levels, recovery, transcribe, errors)
 CHECK_MODULES = (decode, levels, match, phrase_align, pinyin, classify, rules, rule_yaml, phrase_catalog, delivery,
-                 splice, meta_mod, redact, errors, schema, speakers, credit, prohibited, prohibited_rules, conversation,
-                 options_mod, analyser, custody, signature, containers, mp3frames)
+                 splice, meta_mod, redact, errors, schema, speakers, mono_split, roles, credit, prohibited,
+                 prohibited_rules, conversation, options_mod, analyser, custody, signature, containers, mp3frames)
 
 
 def callaudit_version() -> str:

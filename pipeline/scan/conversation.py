@@ -6,12 +6,18 @@ turns of pipeline.speakers, so a turn ends where the voice stops, not where
 the ASR window's padding does.
 
 Overlap can only be seen where the parties are on separate channels: on a mono
-recording the split gives one speaker at a time, so the overtalk fields are None.
+recording the split gives one speaker at a time, so overtalk stays None (the
+record's `overtalk_unmeasured` says why) and an agent interruption is a turn
+taken over from the customer with less than `takeover_gap_s` between them:
+the agent began before the customer's voice had paused (a cut-in the split
+could only see as a change at the shortest pause it cuts at). Talk per role and
+silences are measured alike on both.
 It reads the turns only: no audio, no files.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from pipeline.scan.outputs import clock
@@ -25,10 +31,14 @@ class ConversationOptions:
     Pauses between turns of ordinary conversation last up to about a second;
     silence counts from `min_silence_s`. Overlaps shorter than `min_overtalk_s`
     are back-channel and turn-taking jitter ("嗯", a word's tail), not overtalk.
+    On one channel, an agent turn that starts less than `takeover_gap_s` after a
+    customer turn ends counts as an interruption (an ordinary reply leaves 0.2 s
+    or more; the split changes speaker only at pauses of 0.09 s and longer).
     """
 
     min_silence_s: float = 1.0
     min_overtalk_s: float = 0.3
+    takeover_gap_s: float = 0.15
 
 
 def union(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -58,7 +68,8 @@ def measure(turns: list[dict], duration_s: float, stereo: bool,
     """Talk per role, silences, overtalk and agent interruptions of one call (seconds, 2 decimals).
 
     An agent interruption is an overtalk the agent started: the agent's turn
-    began while a customer turn was under way.
+    began while a customer turn was under way (mono: right on its heels, see
+    ConversationOptions.takeover_gap_s).
     """
     by_role = {role: union([(t["start"], t["end"]) for t in turns if t["speaker"] == role])
                for role in ("agent", "customer", "unknown")}
@@ -74,7 +85,14 @@ def measure(turns: list[dict], duration_s: float, stereo: bool,
         "total_silence_s": round(sum(e - s for s, e in silences), 2),
         "overtalk_count": None, "overtalk_s": None, "agent_interruptions": None,
     }
-    if stereo:
+    if not stereo:
+        ordered = sorted(turns, key=lambda t: t["start"])
+        result["agent_interruptions"] = sum(
+            1 for a, b in itertools.pairwise(ordered) if (a["speaker"], b["speaker"]) == ("customer", "agent")
+            and b["start"] - a["end"] < options.takeover_gap_s)
+        result["overtalk_unmeasured"] = ("one channel: speech of both parties at once is heard as one voice, "
+                                         "so overtalk cannot be measured")
+    else:
         overtalk = [(s, e) for s, e in intersections(by_role["agent"], by_role["customer"])
                     if e - s >= options.min_overtalk_s]
         agent_starts = [t["start"] for t in turns if t["speaker"] == "agent"]

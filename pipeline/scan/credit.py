@@ -12,11 +12,20 @@ usually the question mark, and a negation is a word the catalog's own wording
 of the rule does not contain. This is a lexical test: "我不能说这不是营销电话"
 (a double negation) is read as negated, and a question asked without 吗/？/是不是
 ("这是营销电话？" said with rising tone but transcribed with a full stop) is not seen.
+
+Who said it comes from pipeline.scan.speakers (channels, or the mono split and
+its roles). Where the role stayed `unknown`, an agent's statement is credited only
+if its own words lean to the agent (phrases/speaker_cues.yaml: no 朋友说/你们 tilt
+to the customer) and it is said where the rule wants it; the call then gets
+`needs_review` naming the statement, so it never passes on wording alone unseen.
+
 It judges hits already found; it never searches the transcript itself.
 """
 
 from __future__ import annotations
 
+from pipeline.scan import roles
+from pipeline.scan.outputs import clock
 from pipeline.scan.rules import Rule
 
 # Said right after the statement, these make it a question ("这是营销电话吗？").
@@ -44,16 +53,24 @@ def is_question(text: str, before: str, after: str) -> bool:
             or any(word in near for word in QUESTION_WORDS))
 
 
-def reasons(rule: Rule, speaker: str, text: str, before: str, after: str) -> list[str]:
-    """Why a statement does not count: "customer" (or "agent"), "question", "negated"; [] when it counts.
+def reasons(rule: Rule, speaker: str, text: str, before: str, after: str,
+            cues: roles.Cues | None = None, on_time: bool = True) -> list[str]:
+    """Why a statement does not count: "customer" (or "agent"), "speaker_unknown", "question", "negated";
+    [] when it counts.
 
     `text` is the transcript over the statement, `before`/`after` the raw words
-    just before and after it in the same turn. A speaker "unknown" is not held
-    against the statement: the split could not say who it was.
+    just before and after it in the same turn. A speaker "unknown" counts for an
+    agent's rule only when the words around it (not its own: the catalog's wording
+    is agent wording by definition) do not lean to the customer (`cues`) and it is
+    `on_time` for the rule's position; else "speaker_unknown". Without `cues` no
+    roles were assigned (matching alone) and the speaker is not judged.
     """
     found = []
     if rule.speaker != "any" and speaker not in (rule.speaker, "unknown"):
         found.append(speaker)
+    if rule.speaker == "agent" and speaker == "unknown" and cues is not None and \
+            not (on_time and agent_like(before + after, cues)):
+        found.append("speaker_unknown")
     near = before[-BEFORE_CHARS:] + text
     if is_question(text, before, after):
         found.append("question")
@@ -64,3 +81,18 @@ def reasons(rule: Rule, speaker: str, text: str, before: str, after: str) -> lis
     if any(word in plain and word not in wording for word in NEGATIONS):
         found.append("negated")
     return found
+
+
+def agent_like(words: str, cues: roles.Cues) -> bool:
+    """Whether the words around a statement lean to no customer: customer cues do not outweigh agent ones."""
+    agent, customer = roles.cue_score(words, cues)
+    return customer <= agent
+
+
+def unknown_speaker_flags(rule: Rule, credited: list[dict]) -> list[dict]:
+    """`needs_review` for each statement credited although nobody could tell who said it (role unknown)."""
+    return [{"problem": "needs_review", "rule": rule.id, "start": a["start"], "end": a["end"], "channel": a["channel"],
+             "message": f"{rule.label} ({rule.id}) at {clock(a['start'])} credited on its wording and position alone: "
+                        f"the speaker could not be told on this recording; listen to confirm the agent said it.",
+             "about": "speaker"}
+            for a in credited if a["speaker"] == "unknown" and rule.speaker == "agent"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from pipeline.scan import credit, prohibited
+from pipeline.scan import credit, prohibited, roles
 from pipeline.scan.outputs import clock
 from pipeline.scan.phrase_align import (
     Stream,
@@ -141,11 +141,11 @@ def _annotation(rule: Rule, hit: Hit, not_credited: list[str]) -> dict:
             "credited": not not_credited, "not_credited": not_credited}
 
 
-def _verdict(rule: Rule, hit: Hit) -> list[str]:
+def _verdict(rule: Rule, hit: Hit, cues: roles.Cues | None) -> list[str]:
     """Why a hit does not count: pipeline.scan.prohibited for a forbidden statement, else pipeline.scan.credit."""
     if rule.prohibited:
         return prohibited.reasons(rule, _annotation(rule, hit, []), hit.before, hit.after)
-    return credit.reasons(rule, hit.speaker, hit.text, hit.before, hit.after)
+    return credit.reasons(rule, hit.speaker, hit.text, hit.before, hit.after, cues, _on_time(rule.position, hit))
 
 
 def point_to_unrecognised(flags: list[dict], unrecognised: list[dict]) -> list[dict]:
@@ -224,7 +224,8 @@ def _review_flags(segments: list[dict], call: dict, catalog: Catalog) -> list[di
 
 
 def check_call(segments: list[dict], call: dict, catalog: Catalog, fast_segments: list[dict] = (),
-               options: MatchOptions = MatchOptions()) -> tuple[list[dict], list[dict]]:
+               options: MatchOptions = MatchOptions(), cues: roles.Cues | None = None
+               ) -> tuple[list[dict], list[dict]]:
     """Annotate every statement of the rules that apply to this call; flag required ones missing or late.
 
     `call` is classify_call's result (its `type` and `industry` pick the rules
@@ -235,7 +236,8 @@ def check_call(segments: list[dict], call: dict, catalog: Catalog, fast_segments
     Required rules of a plausible other classification (low confidence) that are
     not said raise `needs_review` (see `_review_flags`). A hit said by the wrong
     speaker, as a question or negated is annotated `credited: false` with its
-    reasons (pipeline.credit) and does not satisfy the rule.
+    reasons (pipeline.credit) and does not satisfy the rule; one whose speaker
+    is unknown counts only as credit.reasons allows (`cues`) and raises `needs_review`.
     """
     call_type, industry = call.get("type"), call.get("industry")
     annotations, flags = [], []
@@ -246,11 +248,13 @@ def check_call(segments: list[dict], call: dict, catalog: Catalog, fast_segments
         if not hits and fast_segments and not rule.prohibited:   # a forbidden wording is not searched loosely
             loose = replace(rule, min_score=rule.min_score - options.fast_slack)
             hits = find_statements(loose, list(fast_segments), call_type, industry, options.join_max_gap_s)
-        verdicts = [_verdict(rule, h) for h in hits]
+        verdicts = [_verdict(rule, h, cues) for h in hits]
         found = [_annotation(rule, h, v) for h, v in zip(hits, verdicts)]
         annotations += found
         if rule.prohibited:
             flags += prohibited.flags(rule, found)
+        elif cues is not None:   # roles were assigned: a statement nobody could attribute goes to review
+            flags += credit.unknown_speaker_flags(rule, [a for a in found if a["credited"]])
         credited = [h for h, v in zip(hits, verdicts) if not v]
         flag = _flag(rule, credited, [a for a in found if not a["credited"]]) if rule.required else None
         if flag:

@@ -86,15 +86,26 @@ def rule_labels(record: dict) -> dict[str, str]:
     return {a["rule"]: a.get("label") or a["rule"] for a in record.get("annotations", []) if a.get("rule")}
 
 
-def speaker(record: dict, channel: int | None) -> str:
-    """Who speaks on a channel: the roles stage's agent channel decides; left is the agent without it."""
+def speaker(record: dict, channel: int | None, role: str | None = None) -> str:
+    """Who speaks: stereo by channel (the roles stage's agent channel decides; left is the agent without
+    it); mono by the segment's `role` from the split (通话 where it stayed unknown)."""
     channels = ((record.get("recording") or {}).get("channels")) or 1
     agent = (record.get("roles") or {}).get("agent_channel")
     if channels >= 2 and agent is not None:
         return ROLE_NAMES["agent" if channel == agent else "customer"]
     if channels >= 2:
         return SPEAKERS_STEREO.get(channel, f"声道{channel}")
-    return SPEAKER_MONO
+    return ROLE_NAMES.get(role, SPEAKER_MONO)
+
+
+def speaker_confidence(record: dict) -> str:
+    """The roles' confidence for a reader: "说话人置信度 0.86 (单声道分离 mono split)", or "" without one."""
+    roles = record.get("roles") or {}
+    if roles.get("confidence") is None:
+        return ""
+    how = {"metadata": "元数据 metadata", "option": "参数 option", "inferred": "按声道 by channel",
+           "split+cues": "单声道分离 mono split"}.get(roles.get("method"), roles.get("method"))
+    return f"说话人置信度 speaker confidence {roles['confidence']:.2f} ({how})"
 
 
 class Writer:
@@ -160,7 +171,7 @@ class VttWriter(Writer):
             end = max(seg["end"], seg["start"] + 0.001)
             text = _vtt_escape(_one_line(seg.get("text", "")))
             cues += [str(n), f"{clock(seg['start'], True)} --> {clock(end, True)}",
-                     f"<v {speaker(record, seg.get('channel'))}>{text}", ""]
+                     f"<v {speaker(record, seg.get('channel'), seg.get('speaker'))}>{text}", ""]
         return "\n".join(cues)
 
 

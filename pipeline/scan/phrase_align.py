@@ -81,7 +81,8 @@ def channel_streams(segments: list[dict], join_max_gap_s: float) -> list[Stream]
             stream.chars += chars
             stream.char_word += [len(stream.words)] * len(chars)
             stream.words.append({"start": word["start"], "end": word["end"], "word": word.get("word") or "",
-                                 "turn": turns[i], "speaker": segment.get("speaker", "unknown")})
+                                 "turn": turns[i],
+                                 "speaker": word.get("speaker") or segment.get("speaker", "unknown")})
     for stream in streams:
         stream.syllables = syllables(stream.chars)
     return [s for s in streams if s.chars]

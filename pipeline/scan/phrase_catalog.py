@@ -14,12 +14,14 @@ from pathlib import Path
 
 from pipeline.core.meta import CALL_TYPES, INDUSTRIES
 from pipeline.core.settings import CatalogError, Where, YamlMap, YamlSeq, read_yaml
+from pipeline.scan import roles
 from pipeline.scan.rule_yaml import parse_rule
 from pipeline.scan.rules import Catalog, Classification, ConversationLimits, Rule
 
 DEFAULT_MIN_SCORE = 72.0
 DEFAULT_MAX_GAP_CHARS = 8
-NOT_CATALOG = ("records.yaml", "package.yaml", "retention.yaml")   # other settings in phrases/
+# other settings kept in phrases/ (records, package, retention, and the speaker cues of pipeline.scan.roles)
+NOT_CATALOG = ("records.yaml", "package.yaml", "retention.yaml", "speaker_cues.yaml")
 
 TOP_KEYS = {"defaults", "rules", "classification", "conversation"}
 DEFAULT_KEYS = {"min_score", "max_gap_chars"}
@@ -108,9 +110,10 @@ def catalog_files(directory: str | Path) -> list[Path]:
 
 
 def catalog_sha256(directory: str | Path) -> str:
-    """sha256 over the catalog files' names and bytes: which catalog a record was checked against."""
+    """sha256 over the catalog files' names and bytes, and the speaker cues': which catalog a record was
+    checked against (a changed cue changes mono roles, so cached checks must be redone)."""
     digest = hashlib.sha256()
-    for path in catalog_files(directory):
+    for path in [*catalog_files(directory), roles.cues_path(directory)]:
         digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 

@@ -259,7 +259,7 @@ def _call_section(record: dict, peaks: list | None, states: dict[str, str] | Non
         hit = [outputs.annotation_label(a) for a in record.get("annotations", [])
                if a["start"] < seg["end"] and a["end"] > seg["start"] and a.get("channel") in (None, seg.get("channel"))]
         cls = ' class="hit"' if hit else ""
-        rows.append(f'<tr{cls}><td>{_span(seg["start"], seg["end"])}</td><td>{escape(outputs.speaker(record, seg.get("channel")))}'
+        rows.append(f'<tr{cls}><td>{_span(seg["start"], seg["end"])}</td><td>{escape(outputs.speaker(record, seg.get("channel"), seg.get("speaker")))}'
                     f'</td><td>{escape(seg.get("text"))}</td><td>{escape("、".join(dict.fromkeys(hit)))}</td></tr>')
     return (f'<article class="call" id="call-{escape(cid)}"><h2>{escape(record["file"])}</h2>'
             f'<div class="muted">call_id {escape(cid)} · {escape(call.get("type"))} / {escape(call.get("industry"))} '

@@ -144,7 +144,8 @@ def call_page(request: Request, error: str = "", status: int = 200) -> Response:
     return _page(request, "call.html", status, record=record, flags=flags, error=error,
                  wave=report.waveform_svg(record, peaks, clip_ids), clip_ids=clip_ids,
                  labels=outputs.rule_labels(record), history=review_store.history(bench.db, record["call_id"]),
-                 speaker=lambda ch: outputs.speaker(record, ch), meta=bench.meta_row(record),
+                 speaker=lambda ch, role=None: outputs.speaker(record, ch, role),
+                 speaker_confidence=outputs.speaker_confidence(record), meta=bench.meta_row(record),
                  prev_call=flagged[here - 1] if here > 0 else None,
                  next_call=flagged[here + 1] if 0 <= here < len(flagged) - 1 else None)
 
