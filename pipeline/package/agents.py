@@ -18,7 +18,7 @@ from datetime import date
 
 from rapidfuzz.distance import Levenshtein
 
-from pipeline.core.schema import InputProblem, PackageFlag
+from pipeline.core.schema_package import InputProblem, PackageFlag
 from pipeline.package.config import PackageConfig
 from pipeline.package.inputs import parse_date, row_problem
 from pipeline.package.link import SENSITIVE, Linked, flag

@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import PurePosixPath
 
-from pipeline.core.schema import InputProblem, PackageFlag
+from pipeline.core.schema_package import InputProblem, PackageFlag
 from pipeline.package.config import PackageConfig
 from pipeline.package.inputs import normalise_number, parse_time, row_problem
 from pipeline.package.link import COMPLAINTS, Linked, flag, ref

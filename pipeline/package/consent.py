@@ -16,7 +16,7 @@ import re
 
 from rapidfuzz.distance import Levenshtein
 
-from pipeline.core.schema import InputProblem, PackageFlag
+from pipeline.core.schema_package import InputProblem, PackageFlag
 from pipeline.package.config import PackageConfig
 from pipeline.package.inputs import normalise_number, parse_time, row_problem
 from pipeline.package.link import CONSENT, Linked, flag, ref

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from pipeline.core import abnormal_store, review_store
 from pipeline.core.catalog import Catalog
-from pipeline.core.schema import PackageFlag
 from pipeline.core.schema_datasec import RetentionItem
+from pipeline.core.schema_package import PackageFlag
 from pipeline.integrity import backups, ledger
 from pipeline.integrity import verify as custody_verify
 from pipeline.package.config import PackageConfig

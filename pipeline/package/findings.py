@@ -9,7 +9,7 @@ writes files.
 from __future__ import annotations
 
 from pipeline.core import review_store
-from pipeline.core.schema import PackageFlag
+from pipeline.core.schema_package import PackageFlag
 from pipeline.package.config import PackageConfig
 from pipeline.package.join import Joined
 from pipeline.package.link import ABNORMAL, COMPLAINTS, CONSENT, SENSITIVE, flag

@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.core import fileio, xlsx_writer
-from pipeline.core.schema import InputProblem, PackageFlag
+from pipeline.core.schema_package import InputProblem, PackageFlag
 from pipeline.integrity import verdict as integrity
 from pipeline.package import datasec, readiness
 from pipeline.package.config import PackageConfig

@@ -18,7 +18,7 @@ import re
 from datetime import date, datetime
 from pathlib import Path
 
-from pipeline.core.schema import InputProblem
+from pipeline.core.schema_package import InputProblem
 from pipeline.package.config import FIELD_LABELS, INPUT_FIELDS, PackageConfig
 from pipeline.records.config import header_key
 from pipeline.records.header import unknown_header_note

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pipeline.core.catalog import Catalog
 from pipeline.core.errors import UsageError
-from pipeline.core.schema import InputProblem, PackageFlag
+from pipeline.core.schema_package import InputProblem, PackageFlag
 from pipeline.package import datasec
 from pipeline.package.agents import check_qualifications, load_register
 from pipeline.package.complaints import check_complaints, load_handling

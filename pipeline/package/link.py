@@ -22,7 +22,7 @@ from datetime import datetime
 from functools import cached_property
 from pathlib import PurePosixPath
 
-from pipeline.core.schema import Link, PackageFlag, RowRef
+from pipeline.core.schema_package import Link, PackageFlag, RowRef
 from pipeline.package.config import PackageConfig
 from pipeline.package.inputs import normalise_number
 
