@@ -143,7 +143,8 @@ def riff(data: bytes) -> dict | None:
         elif cid == "LIST" and body[:4] == b"INFO":
             out["info"] = _info(body[4:])
         elif cid == "data":
-            out["data_odd_padded"] = bool(size & 1) and len(data) > pos + 8 + size
+            # whether an odd data chunk is padded: odd or even is the call's length, so it is content, never compared
+            out["content_data_odd_padded"] = bool(size & 1) and len(data) > pos + 8 + size
             out["data_offset"] = pos + 8
             out["data_size_matches_file"] = pos + 8 + size <= len(data)
         if size > len(data) - pos - 8:
