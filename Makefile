@@ -51,12 +51,17 @@ bench-records: install
 bench-serve: install
 	$(PY) bench/serve_bench.py
 
-# Regenerate the committed fixture audio (needs TensorFlow, kept out of the runtime venv).
+# Regenerate the committed fixture audio (needs TensorFlow, kept out of the runtime venv, and sox
+# for the customer voice's pitch shift).
 fixtures:
+	@command -v sox >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq sox >/dev/null; }
 	$(PYTHON) -m venv .venv-fixtures
 	.venv-fixtures/bin/pip install -q -r fixtures/requirements.txt
 	.venv-fixtures/bin/python fixtures/generate.py
 	.venv-fixtures/bin/python fixtures/paraphrase.py
+	.venv-fixtures/bin/python fixtures/speakers.py
+	.venv-fixtures/bin/python fixtures/prohibited.py
 
 clean:
 	rm -rf out bench/out .pytest_cache
