@@ -220,3 +220,18 @@ def test_odd_and_even_lengths_of_one_recorder_are_no_outliers(tmp_path):
                         "signature": format_signature(str(path))})
     assert {m["signature"]["content"]["riff_data_odd_padded"] for m in members} == {True, False}
     assert population.format_outliers(members) == {f"c{i}": [] for i in range(8)}
+
+
+def test_one_frame_statistic_alone_is_no_outlier_two_are():
+    """Frame statistics move with the audio now and then; another encoder differs in several at once."""
+    def frames(i, share, used=False):
+        return member(i, {"codec": "mp3", "mp3_frames": {"reservoir_used": used},
+                          "stats": {"mp3_scalefac_scale_share": share}})
+    siblings = [frames(i, 0.10 + 0.01 * i) for i in range(8)]
+    one = population.format_outliers(siblings + [frames(8, 0.9)])
+    assert one["c8"] == []
+    two = population.format_outliers(siblings + [frames(8, 0.9, used=True)])
+    assert {d["field"] for d in two["c8"]} == {"stats.mp3_scalefac_scale_share", "mp3_frames.reservoir_used"}
+    header = population.format_outliers(siblings + [member(8, {"codec": "mp3", "software": {"encoder": "Lavf"},
+                                                               "mp3_frames": {"reservoir_used": False}})])
+    assert [d["field"] for d in header["c8"]] == ["software"]
