@@ -114,6 +114,19 @@ def test_an_unknown_speaker_is_flagged_and_said_to_be_unknown():
     assert "Speaker unknown" in flags[0]["message"] and found[0]["speaker"] == "unknown"
 
 
+def test_a_misheard_risk_warning_is_that_warning_not_a_promise():
+    """Whisper heard 了解产品风险后谨慎投资 as 了解产品风险后解释投资: 品风险 is close to 零风险 by pinyin and 投资
+    names a product, so the finance concept matched inside the risk warning (tests/test_speakers_e2e.py, mono);
+    the warning's own words are an `unless` of the rule."""
+    annotations, flags = check([("agent", "投资有风险，入市需谨慎，请您充分了解产品风险后解释投资。")], "finance")
+    assert flags == []
+    assert annotations and all("excepted" in a["not_credited"] for a in annotations)
+    # the same promise in a sentence of its own is still one
+    annotations, flags = check([("agent", "投资有风险，入市需谨慎。"), ("agent", "但这款产品零风险，您放心投资。")],
+                               "finance")
+    assert [f["rule"] for f in flags] == ["finance_guaranteed_return"]
+
+
 def test_industry_rules_stay_in_their_industry():
     assert check([("agent", "您吃这个药就能好。")], "finance")[1] == []
     assert check([("agent", "我们这个班保过。")], "medical")[1] == []
