@@ -123,12 +123,7 @@ def write_key_pair(private_path: Path, public_path: Path) -> str:
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
-    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, pem)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _write_new(private_path, pem)
     public_path.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
                                                           serialization.PublicFormat.SubjectPublicKeyInfo))
     return key_id(key.public_key())
@@ -284,12 +279,7 @@ class Ledger:
 def _set_aside_torn(path: Path, torn: bytes) -> Path:
     """Copy a torn final line to its own file (fsynced), then cut it from the ledger."""
     aside = path.with_name(f"{path.name}.{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}.{os.getpid()}.torn")
-    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, torn)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _write_new(aside, torn)
     with open(path, "rb+") as handle:
         handle.truncate(path.stat().st_size - len(torn))
         os.fsync(handle.fileno())
@@ -305,5 +295,15 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     except OSError:
         pass
+    finally:
+        os.close(fd)
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Create `path` owner-only (never over an existing file), write `data` and fsync it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
     finally:
         os.close(fd)
